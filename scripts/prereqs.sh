@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs (when missing) and checks the external prerequisites of escrowflow:
+#   - monero-wallet-rpc (Debian package "monero")
+#   - the Temporal CLI, pinned, in the repo-local ignored folder bin/
+# Idempotent and quick when everything is present; prints one line per check.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TEMPORAL_CLI_VERSION="1.5.1"
+TEMPORAL_CLI_MODULE="github.com/temporalio/cli"
+TEMPORAL_BIN="$REPO/bin/temporal"
+
+log() { printf 'prereqs: %s\n' "$*"; }
+
+# as_root runs a command as root: directly when we are root, via sudo when
+# that exists, and fails otherwise.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		log "need root to run: $* (not root and no sudo)" >&2
+		return 1
+	fi
+}
+
+# --- go -----------------------------------------------------------------------
+if ! command -v go >/dev/null 2>&1; then
+	log "go: MISSING (install Go matching go.mod first)" >&2
+	exit 1
+fi
+log "go: ok ($(go env GOVERSION))"
+
+# --- monero-wallet-rpc -------------------------------------------------------
+if command -v monero-wallet-rpc >/dev/null 2>&1; then
+	log "monero-wallet-rpc: ok ($(command -v monero-wallet-rpc))"
+else
+	log "monero-wallet-rpc: missing, installing Debian package monero"
+	as_root apt-get update
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y monero
+	if ! command -v monero-wallet-rpc >/dev/null 2>&1; then
+		log "monero-wallet-rpc: still not on PATH after installing monero" >&2
+		exit 1
+	fi
+	log "monero-wallet-rpc: installed ($(command -v monero-wallet-rpc))"
+fi
+
+# --- Temporal CLI ------------------------------------------------------------
+# temporal_version_ok reports whether bin/temporal is the pinned version.
+# A CLI built with `go install ...@vX` prints "temporal version 0.0.0-DEV",
+# so the module version recorded in the binary's build info counts as well.
+temporal_version_ok() {
+	[ -x "$TEMPORAL_BIN" ] || return 1
+	local out
+	out="$("$TEMPORAL_BIN" --version 2>/dev/null || true)"
+	if printf '%s\n' "$out" | grep -Eq "^temporal version v?${TEMPORAL_CLI_VERSION//./\\.}([^0-9.]|$)"; then
+		return 0
+	fi
+	go version -m "$TEMPORAL_BIN" 2>/dev/null |
+		grep -Eq "^[[:space:]]+mod[[:space:]]+${TEMPORAL_CLI_MODULE//./\\.}[[:space:]]+v${TEMPORAL_CLI_VERSION//./\\.}([[:space:]]|$)"
+}
+
+if temporal_version_ok; then
+	log "temporal CLI: ok (v$TEMPORAL_CLI_VERSION in bin/temporal)"
+else
+	log "temporal CLI: bin/temporal missing or not v$TEMPORAL_CLI_VERSION, building it (takes a few minutes)"
+	mkdir -p "$REPO/bin"
+	(cd "$REPO" && GOBIN="$REPO/bin" go install "$TEMPORAL_CLI_MODULE/cmd/temporal@v$TEMPORAL_CLI_VERSION")
+	if ! temporal_version_ok; then
+		log "temporal CLI: bin/temporal is still not v$TEMPORAL_CLI_VERSION after go install" >&2
+		exit 1
+	fi
+	log "temporal CLI: installed v$TEMPORAL_CLI_VERSION in bin/temporal"
+fi
