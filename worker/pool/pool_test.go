@@ -458,23 +458,9 @@ func TestParentDeathKillsChildren(t *testing.T) {
 	for _, pid := range pids {
 		pid := pid
 		testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("wallet-rpc %d gone", pid), func() bool {
-			return isGone(pid)
+			return testenv.ProcessGone(pid)
 		})
 	}
-}
-
-// isGone reports whether pid no longer runs (it may linger as a zombie of
-// a dead parent until init reaps it).
-func isGone(pid int) bool {
-	if syscall.Kill(pid, 0) == syscall.ESRCH {
-		return true
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] == "Z"
 }
 
 func runChild(t *testing.T) {
