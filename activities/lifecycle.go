@@ -1,0 +1,214 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.uber.org/zap"
+
+	"github.com/escrowflow/escrowflow/walletstore"
+)
+
+// ClaimInput is the input of ClaimEscrow.
+type ClaimInput struct {
+	EscrowID string `json:"escrowId"`
+}
+
+// ClaimOutput is the result of ClaimEscrow.
+type ClaimOutput struct {
+	// Resumed is true when this run had claimed the escrow already (a retry).
+	Resumed bool `json:"resumed"`
+}
+
+// claim is the content of "<escrowId>.claim" in the wallet dir.
+type claim struct {
+	EscrowID   string    `json:"escrowId"`
+	WorkflowID string    `json:"workflowId"`
+	RunID      string    `json:"runId"`
+	Created    time.Time `json:"created"`
+}
+
+func (a *Activities) claimPath(escrowID string) string {
+	return filepath.Join(a.store.Dir(), escrowID+".claim")
+}
+
+func (a *Activities) readClaim(escrowID string) (claim, error) {
+	var c claim
+	b, err := os.ReadFile(a.claimPath(escrowID))
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("claim file of %s: %w", escrowID, err)
+	}
+	return c, nil
+}
+
+func runID(ctx context.Context) (workflowID, run string) {
+	if !activity.IsActivity(ctx) {
+		return "", ""
+	}
+	we := activity.GetInfo(ctx).WorkflowExecution
+	return we.ID, we.RunID
+}
+
+// ClaimEscrow makes this workflow run the only owner of the escrow id's
+// wallet files. It writes "<escrowId>.claim" atomically and never replaces
+// one: a claim by another run, or wallet files without a claim, fail with a
+// non-retryable DuplicateEscrow error and change nothing. A retry by the
+// same run succeeds.
+func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutput, error) {
+	if err := ValidateEscrowID(in.EscrowID); err != nil {
+		return ClaimOutput{}, classify(err)
+	}
+	wfID, run := runID(ctx)
+	c, err := a.readClaim(in.EscrowID)
+	switch {
+	case err == nil && c.RunID == run:
+		return ClaimOutput{Resumed: true}, nil
+	case err == nil:
+		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+			Detail: fmt.Sprintf("claimed by workflow %s run %s at %s", c.WorkflowID, c.RunID, c.Created.Format(time.RFC3339))})
+	case !errors.Is(err, fs.ErrNotExist):
+		return ClaimOutput{}, classify(err)
+	}
+	names, err := a.store.List(escrowPrefix(in.EscrowID))
+	if err != nil {
+		return ClaimOutput{}, classify(err)
+	}
+	if len(names) > 0 {
+		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+			Detail: fmt.Sprintf("%d wallet files exist with no claim", len(names))})
+	}
+	b, _ := json.Marshal(claim{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Created: time.Now().UTC()})
+	if err := walletstore.AtomicCreateFile(a.claimPath(in.EscrowID), b, 0o600); err != nil {
+		if errors.Is(err, walletstore.ErrExists) {
+			// Another run claimed it between our read and our write.
+			return a.ClaimEscrow(ctx, in)
+		}
+		return ClaimOutput{}, classify(err)
+	}
+	a.log.Info("multisig setup started", zap.String("escrow_id", in.EscrowID), zap.String("workflow_id", wfID))
+	return ClaimOutput{}, nil
+}
+
+// Outcomes of an escrow, for FinishEscrow.
+const (
+	OutcomeCompleted = "completed"
+	OutcomeFailed    = "failed"
+	OutcomeCancelled = "cancelled"
+)
+
+// FinishInput is the input of FinishEscrow.
+type FinishInput struct {
+	EscrowID   string `json:"escrowId"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	ReasonType string `json:"reasonType,omitempty"`
+	// Keep names the final snapshots of a completed escrow.
+	Keep []string `json:"keep,omitempty"`
+	// DurationMs is the setup's duration, for the log.
+	DurationMs int64 `json:"durationMs"`
+}
+
+// FinishOutput is the result of FinishEscrow.
+type FinishOutput struct {
+	Removed int  `json:"removed"`
+	Parked  bool `json:"parked"`
+	// Owner is false when the escrow id is claimed by another run (a
+	// duplicate): then nothing was touched.
+	Owner bool `json:"owner"`
+}
+
+// parked is the content of "<escrowId>.parked.json".
+type parked struct {
+	EscrowID   string    `json:"escrowId"`
+	Outcome    string    `json:"outcome"`
+	Reason     string    `json:"reason"`
+	ReasonType string    `json:"reasonType"`
+	Wallets    []string  `json:"wallets"`
+	Parked     time.Time `json:"parked"`
+}
+
+// FinishEscrow ends an escrow on this worker: it closes the roles' open
+// wallets and frees their processes, then removes the escrow's working
+// copies, temp files and superseded snapshots when it completed, or parks
+// every file (deleting none) with a "<escrowId>.parked.json" note when it
+// failed or was cancelled. It touches nothing of an escrow id claimed by
+// another run.
+func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (FinishOutput, error) {
+	if err := ValidateEscrowID(in.EscrowID); err != nil {
+		return FinishOutput{}, classify(err)
+	}
+	_, run := runID(ctx)
+	c, err := a.readClaim(in.EscrowID)
+	if err != nil || c.RunID != run {
+		// Not ours (a duplicate run) or never claimed: touch nothing.
+		return FinishOutput{}, nil
+	}
+	out := FinishOutput{Owner: true}
+	for _, role := range []string{"buyer", "vendor", "arbiter"} {
+		key := leaseKey(in.EscrowID, role)
+		lease, err := a.leases.AcquireOwned(ctx, key)
+		if err != nil {
+			return out, classify(err)
+		}
+		if lease != nil {
+			cerr := lease.Wallet().CloseWallet(ctx)
+			if cerr != nil {
+				a.log.Warn("close wallet failed", zap.String("escrow_id", in.EscrowID), zap.String("role", role), zap.Error(cerr))
+				lease.Discard()
+			} else {
+				lease.Release("")
+			}
+		}
+		a.leases.Forget(key)
+	}
+	prefix := escrowPrefix(in.EscrowID)
+	temps, err := a.store.RemoveTemps(prefix)
+	if err != nil {
+		return out, classify(err)
+	}
+	out.Removed += temps
+	names, err := a.store.List(prefix)
+	if err != nil {
+		return out, classify(err)
+	}
+	log := a.log.With(zap.String("escrow_id", in.EscrowID))
+	if in.Outcome != OutcomeCompleted {
+		b, _ := json.MarshalIndent(parked{EscrowID: in.EscrowID, Outcome: in.Outcome, Reason: in.Reason,
+			ReasonType: in.ReasonType, Wallets: names, Parked: time.Now().UTC()}, "", "  ")
+		if err := walletstore.AtomicWriteFile(filepath.Join(a.store.Dir(), in.EscrowID+".parked.json"), b, 0o600); err != nil {
+			return out, classify(err)
+		}
+		out.Parked = true
+		log.Warn("multisig setup failed", zap.String("outcome", in.Outcome), zap.String("reason_type", in.ReasonType),
+			zap.String("reason", in.Reason), zap.Int("wallets_parked", len(names)), zap.Int64("ms", in.DurationMs))
+		return out, nil
+	}
+	keep := map[string]bool{}
+	for _, k := range in.Keep {
+		keep[k] = true
+	}
+	for _, n := range names {
+		if keep[n] {
+			if _, err := a.store.Verify(n); err != nil {
+				return out, classify(err)
+			}
+			continue
+		}
+		if err := a.store.Remove(n); err != nil {
+			return out, classify(err)
+		}
+		out.Removed++
+	}
+	log.Info("multisig setup succeeded", zap.Int64("ms", in.DurationMs), zap.Int("files_removed", out.Removed))
+	return out, nil
+}

@@ -1,0 +1,40 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/escrowflow/escrowflow/worker/pool"
+)
+
+// PoolLeaser adapts a *pool.Pool to Leaser.
+func PoolLeaser(p *pool.Pool) Leaser { return poolLeaser{p} }
+
+type poolLeaser struct{ p *pool.Pool }
+
+func (l poolLeaser) Acquire(ctx context.Context, key string) (Lease, error) {
+	lease, err := l.p.Acquire(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return poolLease{lease}, nil
+}
+
+func (l poolLeaser) AcquireOwned(ctx context.Context, key string) (Lease, error) {
+	lease, err := l.p.AcquireOwned(ctx, key)
+	if err != nil || lease == nil {
+		return nil, err
+	}
+	return poolLease{lease}, nil
+}
+
+func (l poolLeaser) Forget(key string) { l.p.Forget(key) }
+
+type poolLease struct{ l *pool.Lease }
+
+func (p poolLease) Wallet() Wallet       { return p.l.Client }
+func (p poolLease) Wait() time.Duration  { return p.l.Wait }
+func (p poolLease) Slot() int            { return p.l.Slot }
+func (p poolLease) State() string        { return p.l.State }
+func (p poolLease) Release(state string) { p.l.Release(state) }
+func (p poolLease) Discard()             { p.l.Discard() }

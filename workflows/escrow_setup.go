@@ -1,0 +1,268 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/escrowflow/escrowflow/activities"
+)
+
+// a is only used to name activity methods; the worker registers the real
+// value.
+var a *activities.Activities
+
+// StepOptions are the activity options of the per-role wallet steps.
+// StartToClose bounds one attempt (a create or open under full load takes
+// seconds, not minutes); the heartbeat timeout notices a dead worker within
+// seconds so the retry, which resumes from the last committed snapshot,
+// starts soon. ScheduleToClose bounds all attempts so an escrow never hangs.
+var StepOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    3 * time.Minute,
+	HeartbeatTimeout:       10 * time.Second,
+	ScheduleToCloseTimeout: 15 * time.Minute,
+	WaitForCancellation:    true,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        20 * time.Second,
+		MaximumAttempts:        12,
+		NonRetryableErrorTypes: activities.NonRetryableTypes,
+	},
+}
+
+// FinishOptions are the activity options of ClaimEscrow and FinishEscrow.
+var FinishOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        20 * time.Second,
+		NonRetryableErrorTypes: activities.NonRetryableTypes,
+	},
+}
+
+// setup is the state of one EscrowSetup run.
+type setup struct {
+	ctx       workflow.Context
+	status    Status
+	result    SetupResult
+	snapshots [3]string // per role (index in Roles), last committed snapshot
+	infos     [3]string // per role, its latest multisig message
+}
+
+// EscrowSetup sets up a 2-of-3 multisig wallet for buyer, vendor and
+// arbiter. Each round runs the three roles' activities in parallel and
+// waits for all three; each role receives exactly its two peers' messages
+// of the previous round. On success it returns the multisig address, the
+// roles' final wallet snapshots and per-round timings. On failure or
+// cancellation it frees the escrow's wallet-rpc processes, parks its wallet
+// files and ends FAILED with the reason's error type.
+func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
+	s := &setup{ctx: ctx}
+	s.status = Status{EscrowID: in.EscrowID, State: StateCreating, Roles: map[Role]RoleStatus{}}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+		return s.status, nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := ValidateEscrowID(in.EscrowID); err != nil {
+		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, err.Error(), activities.TypeInvalidInput
+		_ = s.upsertState()
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.TypeInvalidInput, err)
+	}
+	s.result = SetupResult{EscrowID: in.EscrowID, Wallets: map[Role]WalletResult{}}
+	started := workflow.Now(ctx)
+
+	err := s.run(in, started)
+	if err == nil {
+		return &s.result, nil
+	}
+	return nil, s.fail(err, started)
+}
+
+// run performs the rounds; any error is handled by fail.
+func (s *setup) run(in SetupInput, started time.Time) error {
+	ctx := s.ctx
+	if err := s.setState(StateCreating); err != nil {
+		return err
+	}
+	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
+	if err := workflow.ExecuteActivity(fctx, a.ClaimEscrow, activities.ClaimInput{EscrowID: in.EscrowID}).Get(ctx, nil); err != nil {
+		return err
+	}
+
+	if _, err := s.round(RoundCreate, a.CreateWallet, nil); err != nil {
+		return err
+	}
+	if err := s.setState(StatePreparing); err != nil {
+		return err
+	}
+	if _, err := s.round(RoundPrepare, a.PrepareMultisig, nil); err != nil {
+		return err
+	}
+	if err := s.setState(StateMaking); err != nil {
+		return err
+	}
+	if _, err := s.round(RoundMake, a.MakeMultisig, s.peers); err != nil {
+		return err
+	}
+	if err := s.setState(StateExchanging); err != nil {
+		return err
+	}
+	if _, err := s.round(RoundExchange1, a.ExchangeMultisigKeys, s.peers); err != nil {
+		return err
+	}
+	final, err := s.round(RoundExchange2, a.ExchangeMultisigKeys, s.peers)
+	if err != nil {
+		return err
+	}
+	if err := s.setState(StateVerifying); err != nil {
+		return err
+	}
+	verified, err := s.round(RoundVerify, a.VerifyMultisig, nil)
+	if err != nil {
+		return err
+	}
+	if err := check(final, verified); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), activities.TypeVerificationFailed, err)
+	}
+
+	s.result.MultisigAddress = verified[0].Address
+	keep := make([]string, 0, len(Roles))
+	for i, role := range Roles {
+		s.result.Wallets[role] = WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
+		keep = append(keep, s.snapshots[i])
+	}
+	finish := activities.FinishInput{EscrowID: in.EscrowID, Outcome: activities.OutcomeCompleted, Keep: keep,
+		DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
+	if err := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); err != nil {
+		return err
+	}
+	return s.setState(StateCompleted)
+}
+
+// check verifies that every role is a ready 2-of-3 multisig wallet and that
+// all report the address the last exchange round produced.
+func check(final, verified [3]activities.StepOutput) error {
+	want := final[0].Address
+	if want == "" {
+		return &activities.VerificationError{Reason: "the last exchange round returned no address"}
+	}
+	for i, role := range Roles {
+		v := verified[i]
+		switch {
+		case !v.Multisig || !v.Ready:
+			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet is not a ready multisig wallet", role)}
+		case v.Threshold != activities.Threshold || v.Total != activities.Total:
+			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet is %d-of-%d, want %d-of-%d",
+				role, v.Threshold, v.Total, activities.Threshold, activities.Total)}
+		case final[i].Address != want || v.Address != want:
+			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet reports a different address", role)}
+		}
+	}
+	return nil
+}
+
+// peers returns the messages role i receives: its two peers' latest, in
+// role order.
+func (s *setup) peers(i int) []string {
+	out := make([]string, 0, len(Roles)-1)
+	for j := range Roles {
+		if j != i {
+			out = append(out, s.infos[j])
+		}
+	}
+	return out
+}
+
+// round runs one step for the three roles in parallel and waits for all
+// three, recording each role's timing as it finishes. It returns the first
+// error after every role's activity has ended.
+func (s *setup) round(r Round, activity any, peers func(i int) []string) ([3]activities.StepOutput, error) {
+	ctx := workflow.WithActivityOptions(s.ctx, StepOptions)
+	var outs [3]activities.StepOutput
+	var errs [3]error
+	sel := workflow.NewSelector(ctx)
+	started := workflow.Now(ctx)
+	for i, role := range Roles {
+		in := activities.StepInput{EscrowID: s.status.EscrowID, Role: string(role), Round: string(r), Snapshot: s.snapshots[i]}
+		if peers != nil {
+			in.PeerInfos = peers(i)
+		}
+		s.status.Roles[role] = RoleStatus{Round: r, Step: "running"}
+		sel.AddFuture(workflow.ExecuteActivity(ctx, activity, in), func(f workflow.Future) {
+			errs[i] = f.Get(ctx, &outs[i])
+			step := "done"
+			if errs[i] != nil {
+				step = "failed"
+			}
+			s.status.Roles[role] = RoleStatus{Round: r, Step: step}
+			s.result.Rounds = append(s.result.Rounds, RoundTiming{
+				Round: r, Role: role, Started: started, Finished: workflow.Now(ctx),
+				Attempts: outs[i].Attempt, LeaseWaitMs: outs[i].LeaseWaitMs, RPCMs: outs[i].RPCMs,
+				Recovered: outs[i].Recovered,
+			})
+		})
+	}
+	for range Roles {
+		sel.Select(ctx)
+	}
+	for i := range Roles {
+		if errs[i] != nil {
+			return outs, errs[i]
+		}
+	}
+	for i := range Roles {
+		s.snapshots[i] = outs[i].Snapshot
+		if outs[i].MultisigInfo != "" {
+			s.infos[i] = outs[i].MultisigInfo
+		}
+	}
+	return outs, nil
+}
+
+func (s *setup) setState(st State) error {
+	s.status.State = st
+	return s.upsertState()
+}
+
+func (s *setup) upsertState() error {
+	return workflow.UpsertTypedSearchAttributes(s.ctx, EscrowStateKey.ValueSet(string(s.status.State)))
+}
+
+// fail records the failure, frees the escrow's processes and parks its
+// files (also after cancellation, on a disconnected context), and returns
+// the error the workflow ends with.
+func (s *setup) fail(err error, started time.Time) error {
+	outcome, reasonType := activities.OutcomeFailed, "Unknown"
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	var timeout *temporal.TimeoutError
+	switch {
+	case errors.As(err, &canceled) || temporal.IsCanceledError(err):
+		outcome, reasonType = activities.OutcomeCancelled, "Cancelled"
+	case errors.As(err, &appErr):
+		reasonType = appErr.Type()
+	case errors.As(err, &timeout):
+		reasonType = "Timeout"
+	}
+	s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, err.Error(), reasonType
+
+	ctx, _ := workflow.NewDisconnectedContext(s.ctx)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, EscrowStateKey.ValueSet(string(StateFailed)))
+	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
+	finish := activities.FinishInput{EscrowID: s.status.EscrowID, Outcome: outcome, Reason: err.Error(),
+		ReasonType: reasonType, DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
+	if ferr := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); ferr != nil {
+		workflow.GetLogger(ctx).Error("finishing a failed escrow failed", "error", ferr)
+	}
+	if outcome == activities.OutcomeCancelled {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError("escrow setup failed: "+err.Error(), reasonType, err)
+}
