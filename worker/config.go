@@ -1,0 +1,208 @@
+// Package worker is the escrowflow worker process: configuration, logging,
+// the wallet-rpc pool and the Temporal worker that runs the EscrowSetup
+// workflow and its activities.
+package worker
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/escrowflow/escrowflow/worker/pool"
+)
+
+// Environment variables read by ConfigFromEnv. Flags override them.
+const (
+	EnvTemporalAddress    = "TEMPORAL_ADDRESS"
+	EnvNamespace          = "TEMPORAL_NAMESPACE"
+	EnvWalletDir          = "ESCROWFLOW_WALLET_DIR"
+	EnvPoolSize           = "ESCROWFLOW_POOL_SIZE"
+	EnvWalletRPCBinary    = "ESCROWFLOW_WALLET_RPC"
+	EnvWalletRPCArgs      = "ESCROWFLOW_WALLET_RPC_ARGS"
+	EnvWalletRPCEndpoints = "ESCROWFLOW_WALLET_RPC_ENDPOINTS"
+	EnvWalletRPCLogin     = "ESCROWFLOW_WALLET_RPC_LOGIN"
+	EnvNetwork            = "ESCROWFLOW_NETWORK"
+	EnvDaemonAddress      = "ESCROWFLOW_DAEMON_ADDRESS"
+	EnvMasterSecret       = "ESCROWFLOW_MASTER_SECRET"
+	EnvMasterSecretFile   = "ESCROWFLOW_MASTER_SECRET_FILE"
+	EnvMaxConcurrentCalls = "ESCROWFLOW_MAX_CONCURRENT_CALLS"
+	EnvLogLevel           = "ESCROWFLOW_LOG_LEVEL"
+	EnvLogFormat          = "ESCROWFLOW_LOG_FORMAT"
+)
+
+// Config is the worker's configuration. DefaultConfig holds every default.
+type Config struct {
+	TemporalAddress string
+	Namespace       string
+	// WalletDir holds every wallet file; wallet-rpc processes use it as
+	// --wallet-dir.
+	WalletDir string
+	// PoolSize is the number of wallet-rpc processes (one open wallet each).
+	PoolSize int
+	// WalletRPCBinary is the monero-wallet-rpc executable.
+	WalletRPCBinary string
+	// WalletRPCArgs are extra arguments for every wallet-rpc process.
+	WalletRPCArgs []string
+	// WalletRPCEndpoints, when set, are already-running wallet-rpc URLs the
+	// worker uses instead of starting processes (user:pass@ in the URL for
+	// digest auth).
+	WalletRPCEndpoints []string
+	// WalletRPCLogin starts wallet-rpc processes with random per-process
+	// --rpc-login credentials instead of --disable-rpc-login.
+	WalletRPCLogin bool
+	// Network is testnet, stagenet or mainnet.
+	Network string
+	// DaemonAddress is monerod's host:port; empty runs wallet-rpc --offline
+	// (enough for the multisig setup).
+	DaemonAddress string
+	// MasterSecret derives the wallet passwords. Read from
+	// ESCROWFLOW_MASTER_SECRET, or from the file named by
+	// ESCROWFLOW_MASTER_SECRET_FILE / --master-secret-file.
+	MasterSecret     []byte
+	MasterSecretFile string
+	// MaxConcurrentCalls bounds the slow wallet calls running at once.
+	MaxConcurrentCalls int
+	// LogLevel is debug, info, warn or error; LogFormat console or json.
+	LogLevel  string
+	LogFormat string
+	// ShutdownTimeout bounds the wait for running activities on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		TemporalAddress:    "127.0.0.1:7233",
+		Namespace:          "default",
+		WalletDir:          "./testnet-wallets",
+		PoolSize:           9,
+		WalletRPCBinary:    "monero-wallet-rpc",
+		Network:            "testnet",
+		MaxConcurrentCalls: runtime.NumCPU(),
+		LogLevel:           "info",
+		LogFormat:          "console",
+		ShutdownTimeout:    30 * time.Second,
+	}
+}
+
+// ConfigFromEnv returns DefaultConfig overridden by the environment.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	str(EnvTemporalAddress, &c.TemporalAddress)
+	str(EnvNamespace, &c.Namespace)
+	str(EnvWalletDir, &c.WalletDir)
+	str(EnvWalletRPCBinary, &c.WalletRPCBinary)
+	str(EnvNetwork, &c.Network)
+	str(EnvDaemonAddress, &c.DaemonAddress)
+	str(EnvMasterSecretFile, &c.MasterSecretFile)
+	str(EnvLogLevel, &c.LogLevel)
+	str(EnvLogFormat, &c.LogFormat)
+	if v := getenv(EnvWalletRPCArgs); v != "" {
+		c.WalletRPCArgs = strings.Fields(v)
+	}
+	if v := getenv(EnvWalletRPCEndpoints); v != "" {
+		c.WalletRPCEndpoints = strings.Split(v, ",")
+	}
+	if v := getenv(EnvMasterSecret); v != "" {
+		c.MasterSecret = []byte(v)
+	}
+	for name, dst := range map[string]*int{EnvPoolSize: &c.PoolSize, EnvMaxConcurrentCalls: &c.MaxConcurrentCalls} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", name, err)
+			}
+			*dst = n
+		}
+	}
+	if v := getenv(EnvWalletRPCLogin); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", EnvWalletRPCLogin, err)
+		}
+		c.WalletRPCLogin = b
+	}
+	return c, nil
+}
+
+// RegisterFlags binds the flags to c; their defaults are c's current values.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.TemporalAddress, "temporal-address", c.TemporalAddress, "Temporal frontend host:port (env "+EnvTemporalAddress+")")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Temporal namespace (env "+EnvNamespace+")")
+	fs.StringVar(&c.WalletDir, "wallet-dir", c.WalletDir, "directory of all wallet files (env "+EnvWalletDir+")")
+	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "number of monero-wallet-rpc processes, one open wallet each (env "+EnvPoolSize+")")
+	fs.StringVar(&c.WalletRPCBinary, "wallet-rpc", c.WalletRPCBinary, "monero-wallet-rpc executable (env "+EnvWalletRPCBinary+")")
+	fs.Func("wallet-rpc-arg", "extra argument for every wallet-rpc process, repeatable (env "+EnvWalletRPCArgs+", space separated)", func(v string) error {
+		c.WalletRPCArgs = append(c.WalletRPCArgs, v)
+		return nil
+	})
+	fs.Func("wallet-rpc-endpoint", "use this running wallet-rpc (http://[user:pass@]127.0.0.1:PORT) instead of starting processes, repeatable (env "+EnvWalletRPCEndpoints+", comma separated)", func(v string) error {
+		c.WalletRPCEndpoints = append(c.WalletRPCEndpoints, v)
+		return nil
+	})
+	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process --rpc-login credentials (env "+EnvWalletRPCLogin+")")
+	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet or mainnet (env "+EnvNetwork+")")
+	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline (env "+EnvDaemonAddress+")")
+	fs.StringVar(&c.MasterSecretFile, "master-secret-file", c.MasterSecretFile, "file holding the master secret wallet passwords derive from (env "+EnvMasterSecretFile+"; or the secret itself in "+EnvMasterSecret+")")
+	fs.IntVar(&c.MaxConcurrentCalls, "max-concurrent-calls", c.MaxConcurrentCalls, "slow wallet calls running at once, about the number of cores (env "+EnvMaxConcurrentCalls+")")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console (for people) or json (env "+EnvLogFormat+")")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
+}
+
+// LoadSecret fills MasterSecret from MasterSecretFile when it is not set
+// yet. Surrounding white space in the file is ignored.
+func (c *Config) LoadSecret() error {
+	if len(c.MasterSecret) > 0 {
+		return nil
+	}
+	if c.MasterSecretFile == "" {
+		return errors.New("no master secret: set " + EnvMasterSecret + " or " + EnvMasterSecretFile + " (--master-secret-file)")
+	}
+	b, err := os.ReadFile(c.MasterSecretFile)
+	if err != nil {
+		return fmt.Errorf("master secret: %w", err)
+	}
+	c.MasterSecret = []byte(strings.TrimSpace(string(b)))
+	return nil
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	switch {
+	case c.TemporalAddress == "":
+		return errors.New("temporal address is empty")
+	case c.WalletDir == "":
+		return errors.New("wallet dir is empty")
+	case c.PoolSize < 1 && len(c.WalletRPCEndpoints) == 0:
+		return fmt.Errorf("pool size %d: want at least 1", c.PoolSize)
+	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet":
+		return fmt.Errorf("network %q: want testnet, stagenet or mainnet", c.Network)
+	case c.LogFormat != "console" && c.LogFormat != "json":
+		return fmt.Errorf("log format %q: want console or json", c.LogFormat)
+	}
+	return nil
+}
+
+// endpoints parses WalletRPCEndpoints.
+func (c *Config) endpoints() ([]pool.Endpoint, error) {
+	var eps []pool.Endpoint
+	for _, raw := range c.WalletRPCEndpoints {
+		ep, err := parseEndpoint(raw)
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
+}

@@ -1,0 +1,174 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/walletstore"
+	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+// NewLogger returns a zap logger: console encoding for people, JSON on
+// request.
+func NewLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	var cfg zap.Config
+	if format == "json" {
+		cfg = zap.NewProductionConfig()
+	} else {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	return cfg.Build()
+}
+
+// SDKLogger adapts a zap logger to the Temporal SDK's logger through slog.
+func SDKLogger(l *zap.Logger) sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(zapslog.NewHandler(l.Core(), zapslog.WithName("temporal"))))
+}
+
+func parseEndpoint(raw string) (pool.Endpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return pool.Endpoint{}, fmt.Errorf("wallet-rpc endpoint %q: want http://[user:pass@]host:port", raw)
+	}
+	ep := pool.Endpoint{}
+	if u.User != nil {
+		ep.Username = u.User.Username()
+		ep.Password, _ = u.User.Password()
+		u.User = nil
+	}
+	ep.URL = u.String()
+	return ep, nil
+}
+
+// logConfig logs the configuration without secrets.
+func logConfig(log *zap.Logger, c Config) {
+	eps := make([]string, 0, len(c.WalletRPCEndpoints))
+	for _, raw := range c.WalletRPCEndpoints {
+		if ep, err := parseEndpoint(raw); err == nil {
+			eps = append(eps, ep.URL)
+		}
+	}
+	log.Info("configuration",
+		zap.String("temporal_address", c.TemporalAddress),
+		zap.String("namespace", c.Namespace),
+		zap.String("task_queue", workflows.TaskQueue),
+		zap.String("wallet_dir", c.WalletDir),
+		zap.Int("pool_size", c.PoolSize),
+		zap.String("wallet_rpc", c.WalletRPCBinary),
+		zap.Strings("wallet_rpc_args", c.WalletRPCArgs),
+		zap.Strings("wallet_rpc_endpoints", eps),
+		zap.Bool("wallet_rpc_login", c.WalletRPCLogin),
+		zap.String("network", c.Network),
+		zap.String("daemon_address", c.DaemonAddress),
+		zap.String("master_secret", "***"),
+		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
+	)
+}
+
+// Run runs the worker until ctx ends: it starts the wallet-rpc pool, dials
+// Temporal, registers the workflow and activities and polls the task queue.
+// On return every wallet-rpc process it started has been stopped.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.LoadSecret(); err != nil {
+		return err
+	}
+	passwords, err := activities.NewPasswords(cfg.MasterSecret)
+	if err != nil {
+		return err
+	}
+	logConfig(log, cfg)
+	walletDir, err := filepath.Abs(cfg.WalletDir)
+	if err != nil {
+		return err
+	}
+	store, err := walletstore.Open(walletDir)
+	if err != nil {
+		return err
+	}
+	eps, err := cfg.endpoints()
+	if err != nil {
+		return err
+	}
+
+	tc, err := client.Dial(client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.Namespace,
+		Logger:    SDKLogger(log),
+	})
+	if err != nil {
+		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	p, err := pool.Start(ctx, pool.Config{
+		Binary:    cfg.WalletRPCBinary,
+		Size:      cfg.PoolSize,
+		WalletDir: walletDir,
+		Network:   cfg.Network,
+		// Wallet-rpc's own SSL only costs CPU on loopback (see pool.Config.SSL).
+		DaemonAddress: cfg.DaemonAddress,
+		Login:         cfg.WalletRPCLogin,
+		ExtraArgs:     cfg.WalletRPCArgs,
+		Endpoints:     eps,
+		Logger:        log.Named("pool"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = p.Stop(stopCtx)
+		log.Info("wallet-rpc pool stopped")
+	}()
+
+	acts := activities.New(activities.Config{
+		Leases:             activities.PoolLeaser(p),
+		Store:              store,
+		Passwords:          passwords,
+		Logger:             log.Named("activities"),
+		MaxConcurrentCalls: cfg.MaxConcurrentCalls,
+	})
+	w := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{
+		WorkerStopTimeout: cfg.ShutdownTimeout,
+	})
+	Register(w, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker started", zap.String("task_queue", workflows.TaskQueue), zap.Int("pool_size", p.Stats().Size))
+	<-ctx.Done()
+	log.Info("worker stopping")
+	w.Stop()
+	return nil
+}
+
+// Register registers the EscrowSetup workflow and acts on w.
+func Register(w sdkworker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterActivity(acts)
+}
