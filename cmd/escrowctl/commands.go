@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+// errorInfo is an error as the JSON output shows it.
+type errorInfo struct {
+	// Type is the kind of error: an escrow failure type (DuplicateEscrow,
+	// InvalidMultisigMessage, Cancelled, …), InvalidEscrowID, NotFound,
+	// NotFinished, or Error for anything else.
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func describeError(err error) *errorInfo {
+	if err == nil {
+		return nil
+	}
+	var (
+		invalid  *workflows.InvalidEscrowIDError
+		dup      *starter.DuplicateEscrowError
+		failed   *starter.EscrowFailedError
+		notDone  *starter.NotFinishedError
+		typ, msg = "Error", err.Error()
+	)
+	switch {
+	case errors.As(err, &invalid):
+		typ = "InvalidEscrowID"
+	case errors.As(err, &dup):
+		typ = "DuplicateEscrow"
+	case errors.As(err, &failed):
+		typ, msg = failed.Type, failed.Message
+	case errors.As(err, &notDone):
+		typ = "NotFinished"
+	case errors.Is(err, starter.ErrEscrowNotFound):
+		typ = "NotFound"
+	}
+	return &errorInfo{Type: typ, Message: msg}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// outcome is one escrow's outcome of start or demo.
+type outcome struct {
+	EscrowID   string                 `json:"escrowId"`
+	WorkflowID string                 `json:"workflowId,omitempty"`
+	RunID      string                 `json:"runId,omitempty"`
+	Error      *errorInfo             `json:"error,omitempty"`
+	Result     *workflows.SetupResult `json:"result,omitempty"`
+	// Confirmed reports whether all three roles' wallets report the
+	// multisig address (only with a result).
+	Confirmed *bool `json:"confirmed,omitempty"`
+
+	err error
+}
+
+func (o *outcome) setErr(err error) {
+	o.err, o.Error = err, describeError(err)
+}
+
+func (o *outcome) setResult(res *workflows.SetupResult, err error) {
+	if err != nil {
+		o.setErr(err)
+		return
+	}
+	o.Result = res
+	ok := confirmed(res)
+	o.Confirmed = &ok
+}
+
+// failed reports whether the escrow failed or is not confirmed.
+func (o *outcome) failed() bool {
+	return o.err != nil || (o.Confirmed != nil && !*o.Confirmed)
+}
+
+// confirmed reports whether every role's wallet reports the multisig
+// address.
+func confirmed(res *workflows.SetupResult) bool {
+	if res.MultisigAddress == "" {
+		return false
+	}
+	for _, role := range workflows.Roles {
+		if res.Wallets[role].Address != res.MultisigAddress {
+			return false
+		}
+	}
+	return true
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+// countFailed returns an error naming how many escrows failed.
+func countFailed(outs []outcome) error {
+	n := 0
+	for i := range outs {
+		if outs[i].failed() {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d escrows failed or are not confirmed", n, len(outs))
+}
+
+func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	wait := fs.Bool("wait", false, "wait for the setups to end and print their results")
+	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+	return func(ctx context.Context, ids []string) error {
+		if len(ids) == 0 {
+			return usagef("start: no escrow id given")
+		}
+		c, err := a.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+
+		outs := make([]outcome, len(ids))
+		for i, id := range ids {
+			outs[i].EscrowID = id
+			run, err := c.Start(ctx, id)
+			if err != nil {
+				outs[i].setErr(err)
+			} else {
+				outs[i].WorkflowID, outs[i].RunID = run.WorkflowID, run.RunID
+			}
+		}
+		if !a.json {
+			printStarted(a.stdout, outs)
+		}
+		if *wait {
+			wctx, cancel := withOptionalTimeout(ctx, *timeout)
+			waitAll(wctx, c, outs)
+			cancel()
+			if !a.json {
+				printFinished(a.stdout, outs)
+			}
+		}
+		if a.json {
+			if err := printJSON(a.stdout, outs); err != nil {
+				return err
+			}
+		}
+		return countFailed(outs)
+	}
+}
+
+func withOptionalTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// waitAll waits, concurrently, for every started escrow of outs.
+func waitAll(ctx context.Context, c escrows, outs []outcome) {
+	var wg sync.WaitGroup
+	for i := range outs {
+		if outs[i].err != nil {
+			continue
+		}
+		wg.Go(func() {
+			res, err := c.Wait(ctx, outs[i].EscrowID)
+			outs[i].setResult(res, err)
+		})
+	}
+	wg.Wait()
+}
+
+func printStarted(w io.Writer, outs []outcome) {
+	tw := newTable(w)
+	for _, o := range outs {
+		if o.err != nil {
+			fmt.Fprintf(tw, "%s\tnot started\t%v\n", o.EscrowID, o.err)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\tstarted\tworkflow %s\trun %s\n", o.EscrowID, o.WorkflowID, o.RunID)
+	}
+	tw.Flush()
+}
+
+func printFinished(w io.Writer, outs []outcome) {
+	tw := newTable(w)
+	for _, o := range outs {
+		switch {
+		case o.Result != nil && *o.Confirmed:
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", o.EscrowID, workflows.StateCompleted, o.Result.MultisigAddress)
+		case o.Result != nil:
+			fmt.Fprintf(tw, "%s\t%s\t%s\tnot confirmed by every role\n", o.EscrowID, workflows.StateCompleted, o.Result.MultisigAddress)
+		case o.WorkflowID != "": // started, then failed or not waited for
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", o.EscrowID, workflows.StateFailed, o.err)
+		}
+	}
+	tw.Flush()
+}
+
+// oneID returns the single escrow id of a command that takes one.
+func oneID(cmd string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("%s: want exactly one escrow id, got %d", cmd, len(args))
+	}
+	return args[0], nil
+}
+
+func statusFlags(a *app, _ *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		id, err := oneID("status", args)
+		if err != nil {
+			return err
+		}
+		c, err := a.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		d, err := c.Describe(ctx, id)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return printJSON(a.stdout, d)
+		}
+		printStatus(a.stdout, d)
+		return nil
+	}
+}
+
+func printStatus(w io.Writer, d starter.Description) {
+	tw := newTable(w)
+	st, sum := d.Status, d.Summary
+	fmt.Fprintf(tw, "escrow\t%s\n", sum.EscrowID)
+	fmt.Fprintf(tw, "workflow\t%s\trun %s\n", sum.WorkflowID, sum.RunID)
+	exec := sum.Status + "\tstarted " + sum.Start.Format(time.RFC3339)
+	if !sum.Close.IsZero() {
+		exec += ", closed " + sum.Close.Format(time.RFC3339) + " (" + sum.Close.Sub(sum.Start).Round(time.Millisecond).String() + ")"
+	}
+	fmt.Fprintf(tw, "execution\t%s\n", exec)
+	fmt.Fprintf(tw, "state\t%s\n", st.State)
+	for _, role := range workflows.Roles {
+		if rs, ok := st.Roles[role]; ok {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", role, rs.Round, rs.Step)
+		}
+	}
+	if st.Reason != "" || st.ReasonType != "" {
+		fmt.Fprintf(tw, "reason\t%s: %s\n", st.ReasonType, st.Reason)
+	}
+	if !d.Queried {
+		fmt.Fprintf(tw, "note\tno answer to the status query (%v); is a worker polling task queue %s? State from the %s search attribute\n",
+			d.QueryError, workflows.TaskQueue, workflows.EscrowStateKey.GetName())
+	}
+	tw.Flush()
+}
+
+func resultFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	wait := fs.Bool("wait", false, "wait for the setup to end instead of failing while it runs")
+	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+	return func(ctx context.Context, args []string) error {
+		id, err := oneID("result", args)
+		if err != nil {
+			return err
+		}
+		c, err := a.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var res *workflows.SetupResult
+		if *wait {
+			wctx, cancel := withOptionalTimeout(ctx, *timeout)
+			res, err = c.Wait(wctx, id)
+			cancel()
+		} else {
+			res, err = c.Result(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		if a.json {
+			if err := printJSON(a.stdout, res); err != nil {
+				return err
+			}
+		} else {
+			printResult(a.stdout, res)
+		}
+		if !confirmed(res) {
+			return fmt.Errorf("escrow %q: multisig address not confirmed by every role", id)
+		}
+		return nil
+	}
+}
+
+func printResult(w io.Writer, res *workflows.SetupResult) {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "escrow\t%s\n", res.EscrowID)
+	fmt.Fprintf(tw, "multisig address\t%s\n", res.MultisigAddress)
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nwallets")
+	tw = newTable(w)
+	fmt.Fprintln(tw, "  ROLE\tADDRESS\tCONFIRMED\tWALLET")
+	for _, role := range workflows.Roles {
+		wr, ok := res.Wallets[role]
+		if !ok {
+			fmt.Fprintf(tw, "  %s\t-\t%s\t-\n", role, mark(false))
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", role, wr.Address, mark(wr.Address != "" && wr.Address == res.MultisigAddress), wr.Wallet)
+	}
+	tw.Flush()
+
+	if len(res.Rounds) == 0 {
+		return
+	}
+	rounds := sortedRounds(res.Rounds)
+	t0 := rounds[0].Started
+	fmt.Fprintln(w, "\nrounds")
+	tw = newTable(w)
+	fmt.Fprintln(tw, "  ROUND\tROLE\tSTART\tDURATION\tATTEMPTS\tLEASE WAIT\tRPC\tRECOVERED")
+	for _, r := range rounds {
+		recovered := "no"
+		if r.Recovered {
+			recovered = "yes"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t+%s\t%s\t%d\t%dms\t%dms\t%s\n", r.Round, r.Role,
+			r.Started.Sub(t0).Round(time.Millisecond), r.Finished.Sub(r.Started).Round(time.Millisecond),
+			r.Attempts, r.LeaseWaitMs, r.RPCMs, recovered)
+	}
+	tw.Flush()
+}
+
+// sortedRounds returns the timings ordered by start, then role.
+func sortedRounds(in []workflows.RoundTiming) []workflows.RoundTiming {
+	out := append([]workflows.RoundTiming(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return roleIndex(out[i].Role) < roleIndex(out[j].Role)
+	})
+	return out
+}
+
+func roleIndex(r workflows.Role) int {
+	for i, role := range workflows.Roles {
+		if role == r {
+			return i
+		}
+	}
+	return len(workflows.Roles)
+}
+
+func listFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	state := fs.String("state", "", "only escrows in this `state` (CREATING, …, COMPLETED, FAILED)")
+	pageSize := fs.Int("page-size", starter.DefaultPageSize, "executions fetched per request")
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return usagef("list: unexpected arguments %q", args)
+		}
+		c, err := a.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		list, err := c.List(ctx, workflows.State(strings.ToUpper(*state)), *pageSize)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			if list == nil {
+				list = []starter.Summary{}
+			}
+			return printJSON(a.stdout, list)
+		}
+		tw := newTable(a.stdout)
+		fmt.Fprintln(tw, "ESCROW\tSTATE\tSTATUS\tSTARTED\tDURATION")
+		for _, s := range list {
+			dur := "-"
+			if !s.Close.IsZero() {
+				dur = s.Close.Sub(s.Start).Round(time.Millisecond).String()
+			}
+			st := string(s.State)
+			if st == "" {
+				st = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.EscrowID, st, s.Status, s.Start.Local().Format(time.DateTime), dur)
+		}
+		return tw.Flush()
+	}
+}

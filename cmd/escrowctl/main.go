@@ -1,0 +1,265 @@
+// Command escrowctl starts and follows escrow setups on Temporal through the
+// starter package.
+//
+// Usage:
+//
+//	escrowctl [global flags] <command> [flags] [args]
+//
+// Commands:
+//
+//	start [--wait] ID...     start the setup of each escrow
+//	status ID                show an escrow's state and per-role progress
+//	result [--wait] ID       show an escrow's result
+//	list [--state STATE]     list escrows
+//	demo [--count 3]         set up several escrows at once and show how they overlapped
+//
+// Global flags (also accepted after the command):
+//
+//	--address    Temporal frontend host:port (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)
+//	--namespace  Temporal namespace (env TEMPORAL_NAMESPACE, default "default")
+//	--json       print JSON instead of text
+//
+// Exit status: 0 on success, 1 when a command or an escrow failed, 2 on a
+// usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+// Environment variables that set the global flags' defaults.
+const (
+	EnvAddress   = "TEMPORAL_ADDRESS"
+	EnvNamespace = "TEMPORAL_NAMESPACE"
+)
+
+// Defaults of the global flags.
+const (
+	DefaultAddress   = "127.0.0.1:7233"
+	DefaultNamespace = "default"
+)
+
+// dialTimeout bounds connecting to Temporal.
+const dialTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, dialStarter)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "escrowctl:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// escrows is what the commands use of *starter.Client; tests fake it.
+type escrows interface {
+	Start(ctx context.Context, escrowID string) (starter.Run, error)
+	Describe(ctx context.Context, escrowID string) (starter.Description, error)
+	Status(ctx context.Context, escrowID string) (workflows.Status, error)
+	Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
+	Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
+	List(ctx context.Context, state workflows.State, pageSize int) ([]starter.Summary, error)
+	Close()
+}
+
+// dialFunc connects to Temporal; stderr receives the SDK's warnings.
+type dialFunc func(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error)
+
+func dialStarter(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return starter.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+	})
+}
+
+// usageError reports bad command-line usage (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitCode maps run's error to the exit status.
+func exitCode(err error) int {
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// globals are the flags every command accepts.
+type globals struct {
+	address   string
+	namespace string
+	json      bool
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.address, "address", g.address, "Temporal frontend `host:port` (env "+EnvAddress+")")
+	fs.StringVar(&g.namespace, "namespace", g.namespace, "Temporal `namespace` (env "+EnvNamespace+")")
+	fs.BoolVar(&g.json, "json", g.json, "print JSON instead of text")
+}
+
+// app holds what the commands share.
+type app struct {
+	globals
+	stdout, stderr io.Writer
+	dial           dialFunc
+	now            func() time.Time
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, summary string
+	// flags registers the command's own flags and returns its action.
+	flags func(a *app, fs *flag.FlagSet) func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{name: "start", args: "[--wait] ID...", summary: "start the setup of each escrow", flags: startFlags},
+		{name: "status", args: "ID", summary: "show an escrow's state and per-role progress", flags: statusFlags},
+		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
+		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
+		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
+	}
+}
+
+// run runs the command line args (without the program name).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, dial dialFunc) error {
+	a := &app{stdout: stdout, stderr: stderr, dial: dial, now: time.Now}
+	a.address = envOr(getenv, EnvAddress, DefaultAddress)
+	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
+	if err := a.dispatch(ctx, args); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+// dispatch parses the global flags and runs the command.
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	stdout, stderr := a.stdout, a.stderr
+	fs := flag.NewFlagSet("escrowctl", flag.ContinueOnError)
+	a.globals.register(fs)
+	fs.Usage = func() { mainUsage(fs) }
+	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		mainUsage(fs)
+		return usagef("no command given")
+	}
+	name := fs.Arg(0)
+	for _, cmd := range commands() {
+		if cmd.name != name {
+			continue
+		}
+		cfs := flag.NewFlagSet("escrowctl "+name, flag.ContinueOnError)
+		action := cmd.flags(a, cfs)
+		a.globals.register(cfs)
+		cfs.Usage = func() {
+			fmt.Fprintf(cfs.Output(), "Usage: escrowctl %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, capitalize(cmd.summary))
+			cfs.PrintDefaults()
+		}
+		rest, err := parseInterspersed(cfs, fs.Args()[1:], stdout, stderr)
+		if err != nil {
+			return err
+		}
+		return action(ctx, rest)
+	}
+	fs.SetOutput(stderr)
+	mainUsage(fs)
+	return usagef("unknown command %q", name)
+}
+
+func mainUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, "Usage: escrowctl [global flags] <command> [flags] [args]\n\nCommands:\n")
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-7s %-28s %s\n", cmd.name, cmd.args, cmd.summary)
+	}
+	fmt.Fprint(w, "\nRun 'escrowctl <command> --help' for a command's flags.\n\nGlobal flags:\n")
+	fs.PrintDefaults()
+}
+
+// parse parses args with fs, printing help to stdout when asked for it and
+// usage errors to stderr.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return errHelp
+	case err != nil:
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return &usageError{msg: err.Error()}
+	}
+	fs.SetOutput(stderr)
+	return nil
+}
+
+// errHelp ends a run that printed help: exit status 0, nothing more to say.
+var errHelp = errors.New("help requested")
+
+// parseInterspersed parses flags that may follow positional arguments
+// (escrow ids never start with '-') and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// connect dials Temporal with the global flags.
+func (a *app) connect(ctx context.Context) (escrows, error) {
+	return a.dial(ctx, a.address, a.namespace, a.stderr)
+}
