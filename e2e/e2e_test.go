@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+var runningStates = map[workflows.State]bool{
+	workflows.StateCreating: true, workflows.StatePreparing: true, workflows.StateMaking: true,
+	workflows.StateExchanging: true, workflows.StateVerifying: true,
+}
+
+// TestEscrowSetup runs escrows end to end on the real Temporal dev server
+// with an in-process worker over real wallet-rpc processes.
+func TestEscrowSetup(t *testing.T) {
+	tp := testenv.StartTemporal(t)
+	walletDir := t.TempDir()
+	logs := inProcessWorker(t, tp.HostPort, walletDir, 9)
+	tc := tp.Client(t)
+	sc := starter.New(tc)
+	ctx := context.Background()
+
+	ids := []string{"par-1", "par-2", "par-3"}
+	results := map[string]*workflows.SetupResult{}
+
+	t.Run("three escrows in parallel", func(t *testing.T) {
+		for _, id := range ids {
+			_, err := sc.Start(ctx, id)
+			require.NoError(t, err)
+		}
+		// The status query answers while the escrows run.
+		st, err := sc.Status(ctx, ids[0])
+		require.NoError(t, err)
+		require.Equal(t, ids[0], st.EscrowID)
+		require.True(t, runningStates[st.State] || st.State == workflows.StateCompleted, "state %q", st.State)
+		mid := waitState(t, sc, ids[1], workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+		require.Len(t, mid.Roles, 3, "every role reports its round")
+
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := sc.Wait(ctx, id)
+				mu.Lock()
+				defer mu.Unlock()
+				if !errors.Is(err, nil) {
+					t.Errorf("escrow %s: %v", id, err)
+					return
+				}
+				results[id] = res
+			}()
+		}
+		wg.Wait()
+		require.Len(t, results, 3)
+
+		addrs := map[string]bool{}
+		var latestStart, earliestEnd time.Time
+		for _, id := range ids {
+			res := results[id]
+			require.Equal(t, id, res.EscrowID)
+			verifyWallets(t, walletDir, res)
+			addrs[res.MultisigAddress] = true
+			require.Len(t, res.Rounds, 18, "6 rounds × 3 roles")
+			first, last := res.Rounds[0].Started, res.Rounds[0].Finished
+			for _, r := range res.Rounds {
+				require.GreaterOrEqual(t, r.Attempts, int32(1))
+				if r.Started.Before(first) {
+					first = r.Started
+				}
+				if r.Finished.After(last) {
+					last = r.Finished
+				}
+			}
+			if first.After(latestStart) {
+				latestStart = first
+			}
+			if earliestEnd.IsZero() || last.Before(earliestEnd) {
+				earliestEnd = last
+			}
+			st, err := sc.Status(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, workflows.StateCompleted, st.State)
+
+			// Only the final snapshots (with manifests) and the claim remain.
+			var want []string
+			for _, role := range workflows.Roles {
+				w := res.Wallets[role].Wallet
+				want = append(want, w, w+".keys", w+".address.txt", w+".sha256")
+			}
+			want = append(want, id+".claim")
+			got := walletFiles(t, walletDir, id)
+			sort.Strings(want)
+			require.Equal(t, want, got, "files of %s", id)
+		}
+		require.Len(t, addrs, 3, "three different multisig addresses")
+		require.True(t, latestStart.Before(earliestEnd), "the three escrows overlap in time")
+	})
+
+	t.Run("listed by EscrowState", func(t *testing.T) {
+		testenv.WaitFor(t, 30*time.Second, "visibility lists the completed escrows", func() bool {
+			list, err := sc.List(ctx, workflows.StateCompleted, 100)
+			if err != nil {
+				return false
+			}
+			found := 0
+			for _, s := range list {
+				for _, id := range ids {
+					if s.EscrowID == id {
+						found++
+					}
+				}
+			}
+			return found == 3
+		})
+	})
+
+	t.Run("raw temporal CLI start", func(t *testing.T) {
+		out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
+			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", "escrow-raw-1",
+			"--input", `{"escrowId":"raw-1"}`).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		res, err := sc.Wait(ctx, "raw-1")
+		require.NoError(t, err)
+		verifyWallets(t, walletDir, res)
+	})
+
+	t.Run("duplicate through the starter is refused", func(t *testing.T) {
+		_, err := sc.Start(ctx, ids[0])
+		require.ErrorIs(t, err, starter.ErrDuplicateEscrow)
+		var dup *starter.DuplicateEscrowError
+		require.ErrorAs(t, err, &dup)
+		require.Equal(t, ids[0], dup.EscrowID)
+	})
+
+	t.Run("second raw CLI run of a used id fails DuplicateEscrow", func(t *testing.T) {
+		before := walletFiles(t, walletDir, ids[0])
+		out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
+			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", workflows.WorkflowID(ids[0]),
+			"--input", fmt.Sprintf(`{"escrowId":%q}`, ids[0])).CombinedOutput()
+		require.NoError(t, err, "the raw CLI allows a new run of a closed id: %s", out)
+		_, err = sc.Wait(ctx, ids[0])
+		require.ErrorIs(t, err, starter.ErrDuplicateEscrow)
+		var failed *starter.EscrowFailedError
+		require.ErrorAs(t, err, &failed)
+		require.Equal(t, activities.TypeDuplicateEscrow, failed.Type)
+		st, err := sc.Status(ctx, ids[0])
+		require.NoError(t, err)
+		require.Equal(t, workflows.StateFailed, st.State)
+		// The first escrow's files are untouched and its wallets still work.
+		require.Equal(t, before, walletFiles(t, walletDir, ids[0]))
+		verifyWallets(t, walletDir, results[ids[0]])
+	})
+
+	t.Run("invalid escrow ids are refused before anything starts", func(t *testing.T) {
+		for _, id := range []string{"", "../x", "a/b", "a.b", "a b", strings.Repeat("x", 65), "ñ"} {
+			_, err := sc.Start(ctx, id)
+			var bad *workflows.InvalidEscrowIDError
+			require.ErrorAs(t, err, &bad, "%q", id)
+		}
+		// A raw start with a bad id fails the workflow with InvalidInput.
+		out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
+			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", "escrow-bad",
+			"--input", `{"escrowId":"../../etc/passwd"}`).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		err = tc.GetWorkflow(ctx, "escrow-bad", "").Get(ctx, nil)
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr)
+		require.Equal(t, activities.TypeInvalidInput, appErr.Type())
+	})
+
+	t.Run("cancel parks the wallets", func(t *testing.T) {
+		_, err := sc.Start(ctx, "cancel-1")
+		require.NoError(t, err)
+		waitState(t, sc, "cancel-1", workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+		require.NoError(t, tc.CancelWorkflow(ctx, workflows.WorkflowID("cancel-1"), ""))
+		_, err = sc.Wait(ctx, "cancel-1")
+		var failed *starter.EscrowFailedError
+		require.ErrorAs(t, err, &failed)
+		require.Equal(t, starter.TypeCancelled, failed.Type)
+		st, err := sc.Status(ctx, "cancel-1")
+		require.NoError(t, err)
+		require.Equal(t, workflows.StateFailed, st.State)
+		_, err = os.Stat(filepath.Join(walletDir, "cancel-1.parked.json"))
+		require.NoError(t, err, "a cancelled escrow's wallets are parked")
+		require.NotEmpty(t, walletFiles(t, walletDir, "cancel-1"), "and never deleted")
+	})
+
+	t.Run("log events and no secrets in logs", func(t *testing.T) {
+		for _, msg := range []string{"multisig setup started", "lease acquired", "rpc call completed", "atomic copy", "multisig setup succeeded"} {
+			require.NotZero(t, logs.FilterMessage(msg).Len(), "log event %q", msg)
+		}
+		for _, e := range logs.FilterMessage("lease acquired").All() {
+			require.Contains(t, e.ContextMap(), "wait_ms")
+		}
+		for _, e := range logs.FilterMessage("rpc call completed").All() {
+			m := e.ContextMap()
+			require.Contains(t, m, "role")
+			require.Contains(t, m, "method")
+			require.Contains(t, m, "ms")
+		}
+		var all strings.Builder
+		for _, e := range logs.All() {
+			fmt.Fprintln(&all, e.Message, e.ContextMap())
+		}
+		text := all.String()
+		for _, id := range append(ids, "raw-1") {
+			for _, role := range workflows.Roles {
+				require.NotContains(t, text, password(t, id, role), "a wallet password leaked into the logs")
+			}
+		}
+		require.NotContains(t, text, masterSecret)
+		require.NotContains(t, text, "MultisigxV2", "a multisig message leaked into the logs")
+	})
+}
+
+// TestWorkerKilledDuringMaking kills the worker process (SIGKILL) while the
+// escrow is in its MAKING round, checks that its wallet-rpc processes die
+// with it, restarts it, and expects the escrow to complete.
+func TestWorkerKilledDuringMaking(t *testing.T) {
+	tp := testenv.StartTemporal(t)
+	walletRPC := testenv.RequireBinary(t, "monero-wallet-rpc")
+	bin := testenv.BuildBinary(t, "./cmd/escrow-worker")
+	walletDir := t.TempDir()
+	logDir := t.TempDir()
+	sc := starter.New(tp.Client(t))
+	ctx := context.Background()
+
+	start := func(n int) (*exec.Cmd, string) {
+		logPath := filepath.Join(logDir, fmt.Sprintf("worker-%d.log", n))
+		f, err := os.Create(logPath)
+		require.NoError(t, err)
+		cmd := exec.Command(bin, "--pool-size", "3", "--log-format", "json")
+		cmd.Env = append(os.Environ(),
+			"TEMPORAL_ADDRESS="+tp.HostPort,
+			"ESCROWFLOW_WALLET_DIR="+walletDir,
+			"ESCROWFLOW_WALLET_RPC="+walletRPC,
+			"ESCROWFLOW_MASTER_SECRET="+masterSecret,
+		)
+		cmd.Stdout, cmd.Stderr = f, f
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+			}
+			_ = f.Close()
+		})
+		testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
+			b, _ := os.ReadFile(logPath)
+			return strings.Contains(string(b), `"worker started"`)
+		})
+		return cmd, logPath
+	}
+
+	w1, log1 := start(1)
+	_, err := sc.Start(ctx, "kill-1")
+	require.NoError(t, err)
+	waitState(t, sc, "kill-1", workflows.StateMaking)
+	children := jsonLogPIDs(t, log1)
+	require.Len(t, children, 3)
+	require.NoError(t, w1.Process.Kill())
+	_ = w1.Wait()
+	for _, pid := range children {
+		testenv.WaitFor(t, 15*time.Second, fmt.Sprintf("wallet-rpc %d dies with its worker", pid), func() bool {
+			return testenv.ProcessGone(pid)
+		})
+	}
+
+	start(2)
+	res, err := sc.Wait(ctx, "kill-1")
+	require.NoError(t, err)
+	verifyWallets(t, walletDir, res)
+	recovered := false
+	for _, r := range res.Rounds {
+		if r.Recovered || r.Attempts > 1 {
+			recovered = true
+		}
+	}
+	require.True(t, recovered, "some role resumed from its snapshot after the kill")
+}

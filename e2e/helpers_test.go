@@ -1,0 +1,183 @@
+// Package e2e holds the end-to-end tests: the real Temporal dev server, the
+// real worker (in-process or as a separate process) and real
+// monero-wallet-rpc processes.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/rpcclient"
+	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/worker"
+	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// masterSecret is the test worker's master secret; the tests derive the
+// wallet passwords from it to open the final wallets themselves.
+const masterSecret = "e2e-master-secret-0123456789abcdef0123456789abcdef"
+
+func password(t *testing.T, escrowID string, role workflows.Role) string {
+	t.Helper()
+	p, err := activities.NewPasswords([]byte(masterSecret))
+	require.NoError(t, err)
+	pw, err := p.For(escrowID, string(role))
+	require.NoError(t, err)
+	return pw
+}
+
+// inProcessWorker runs worker.Run in this process and returns the observed
+// logs; the worker stops when the test ends.
+func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int) *observer.ObservedLogs {
+	t.Helper()
+	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := worker.DefaultConfig()
+	cfg.TemporalAddress = hostPort
+	cfg.WalletDir = walletDir
+	cfg.PoolSize = poolSize
+	cfg.WalletRPCBinary = bin
+	cfg.MasterSecret = []byte(masterSecret)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(60 * time.Second):
+			t.Error("worker did not stop within 60 s")
+		}
+	})
+	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("worker stopped: %v", err)
+		default:
+		}
+		return logs.FilterMessage("worker started").Len() > 0
+	})
+	return logs
+}
+
+// verifyWallets copies the three final wallets of res out of walletDir,
+// opens each independently in a fresh wallet-rpc, and checks that each is
+// a ready 2-of-3 multisig wallet reporting res.MultisigAddress.
+func verifyWallets(t *testing.T, walletDir string, res *workflows.SetupResult) {
+	t.Helper()
+	require.NotEmpty(t, res.MultisigAddress)
+	dir := t.TempDir()
+	for _, role := range workflows.Roles {
+		w := res.Wallets[role]
+		require.Equal(t, res.MultisigAddress, w.Address, "%s address in the result", role)
+		for _, suffix := range []string{"", ".keys", ".address.txt"} {
+			copyFile(t, filepath.Join(walletDir, w.Wallet+suffix), filepath.Join(dir, string(role)+suffix))
+		}
+	}
+	p, err := pool.Start(context.Background(), pool.Config{
+		Binary: testenv.RequireBinary(t, "monero-wallet-rpc"), Size: 1, WalletDir: dir,
+	})
+	require.NoError(t, err)
+	defer p.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := p.Acquire(ctx, "verify")
+	require.NoError(t, err)
+	defer l.Release("")
+	for _, role := range workflows.Roles {
+		require.NoError(t, l.Client.OpenWallet(ctx, string(role), password(t, res.EscrowID, role)), "%s", role)
+		st, err := l.Client.IsMultisig(ctx)
+		require.NoError(t, err)
+		require.Equal(t, rpcclient.MultisigStatus{Multisig: true, Ready: true, Threshold: 2, Total: 3}, st, "%s", role)
+		addr, err := l.Client.GetAddress(ctx)
+		require.NoError(t, err)
+		require.Equal(t, res.MultisigAddress, addr, "%s reopened", role)
+		require.NoError(t, l.Client.CloseWallet(ctx))
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	require.NoError(t, err)
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	_, err = io.Copy(out, in)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+}
+
+// waitState polls the status query until the escrow reaches one of states.
+func waitState(t *testing.T, sc *starter.Client, escrowID string, states ...workflows.State) workflows.Status {
+	t.Helper()
+	var st workflows.Status
+	testenv.WaitFor(t, 3*time.Minute, fmt.Sprintf("%s in %v", escrowID, states), func() bool {
+		var err error
+		st, err = sc.Status(context.Background(), escrowID)
+		if err != nil {
+			return false
+		}
+		for _, s := range states {
+			if st.State == s {
+				return true
+			}
+		}
+		return false
+	})
+	return st
+}
+
+// walletFiles lists the files of escrowID in walletDir.
+func walletFiles(t *testing.T, walletDir, escrowID string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(walletDir)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), escrowID+".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// jsonLogPIDs reads the pids of "wallet-rpc ready" lines of a JSON log.
+func jsonLogPIDs(t *testing.T, path string) []int {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var pids []int
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg string `json:"msg"`
+			PID int    `json:"pid"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "wallet-rpc ready" {
+			pids = append(pids, line.PID)
+		}
+	}
+	return pids
+}
