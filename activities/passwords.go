@@ -42,3 +42,7 @@ func (p *Passwords) For(escrowID, role string) (string, error) {
 
 // String never shows the secret.
 func (p *Passwords) String() string { return "Passwords{master:***}" }
+
+// GoString keeps the secret out of %#v too, which would otherwise print
+// the master bytes.
+func (p *Passwords) GoString() string { return p.String() }

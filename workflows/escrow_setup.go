@@ -239,24 +239,23 @@ func (s *setup) upsertState() error {
 // files (also after cancellation, on a disconnected context), and returns
 // the error the workflow ends with.
 func (s *setup) fail(err error, started time.Time) error {
-	outcome, reasonType := activities.OutcomeFailed, "Unknown"
+	outcome, reasonType, reason := activities.OutcomeFailed, "Unknown", err.Error()
 	var appErr *temporal.ApplicationError
-	var canceled *temporal.CanceledError
 	var timeout *temporal.TimeoutError
 	switch {
-	case errors.As(err, &canceled) || temporal.IsCanceledError(err):
-		outcome, reasonType = activities.OutcomeCancelled, "Cancelled"
+	case temporal.IsCanceledError(err):
+		outcome, reasonType, reason = activities.OutcomeCancelled, "Cancelled", "cancelled"
 	case errors.As(err, &appErr):
-		reasonType = appErr.Type()
+		reasonType, reason = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeout):
 		reasonType = "Timeout"
 	}
-	s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, err.Error(), reasonType
+	s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, reasonType
 
 	ctx, _ := workflow.NewDisconnectedContext(s.ctx)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, EscrowStateKey.ValueSet(string(StateFailed)))
 	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
-	finish := activities.FinishInput{EscrowID: s.status.EscrowID, Outcome: outcome, Reason: err.Error(),
+	finish := activities.FinishInput{EscrowID: s.status.EscrowID, Outcome: outcome, Reason: reason,
 		ReasonType: reasonType, DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
 	if ferr := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); ferr != nil {
 		workflow.GetLogger(ctx).Error("finishing a failed escrow failed", "error", ferr)
@@ -264,5 +263,5 @@ func (s *setup) fail(err error, started time.Time) error {
 	if outcome == activities.OutcomeCancelled {
 		return err
 	}
-	return temporal.NewNonRetryableApplicationError("escrow setup failed: "+err.Error(), reasonType, err)
+	return temporal.NewNonRetryableApplicationError("escrow setup failed: "+reason, reasonType, err)
 }
