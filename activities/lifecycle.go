@@ -193,15 +193,17 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (FinishOu
 			zap.String("reason", in.Reason), zap.Int("wallets_parked", len(names)), zap.Int64("ms", in.DurationMs))
 		return out, nil
 	}
+	// Verify every final snapshot before removing anything: a missing or
+	// corrupt one must leave the escrow's earlier snapshots to recover from.
 	keep := map[string]bool{}
 	for _, k := range in.Keep {
+		if _, err := a.store.Verify(k); err != nil {
+			return out, classify(err)
+		}
 		keep[k] = true
 	}
 	for _, n := range names {
 		if keep[n] {
-			if _, err := a.store.Verify(n); err != nil {
-				return out, classify(err)
-			}
 			continue
 		}
 		if err := a.store.Remove(n); err != nil {
