@@ -189,17 +189,40 @@ func parseLeaseState(s string) (working, snapshot string) {
 	return working, snapshot
 }
 
-var validRoles = map[string]bool{"buyer": true, "vendor": true, "arbiter": true}
+var (
+	validRoles  = map[string]bool{"buyer": true, "vendor": true, "arbiter": true}
+	validRounds = map[string]bool{"CREATING": true, "PREPARING": true, "MAKING": true,
+		"EXCHANGING_1": true, "EXCHANGING_2": true, "VERIFYING": true}
+)
 
-func (a *Activities) validate(in StepInput) error {
+// validate checks a step input before anything is touched: a step that
+// creates the wallet has no snapshot, every other step starts from a
+// snapshot of the same escrow and role.
+func (a *Activities) validate(in StepInput, create bool) error {
 	if err := ValidateEscrowID(in.EscrowID); err != nil {
 		return err
 	}
-	if !validRoles[in.Role] {
+	switch {
+	case !validRoles[in.Role]:
 		return &InvalidInputError{Field: "role", Value: in.Role}
+	case !validRounds[in.Round], create != (in.Round == "CREATING"):
+		return &InvalidInputError{Field: "round", Value: in.Round}
+	case create && in.Snapshot != "":
+		return &InvalidInputError{Field: "snapshot", Value: in.Snapshot}
+	case !create && !strings.HasPrefix(in.Snapshot, escrowPrefix(in.EscrowID)+in.Role+"."):
+		return &InvalidInputError{Field: "snapshot", Value: in.Snapshot}
 	}
 	return nil
 }
+
+// stepMode says what a step does to the wallet files.
+type stepMode int
+
+const (
+	readOnly stepMode = iota // works on the open wallet, commits nothing
+	commit                   // stores the wallet and commits a new snapshot
+	create                   // creates the wallet, then commits
+)
 
 // stepFunc does a step's wallet calls on the open working wallet.
 type stepFunc func(ctx context.Context, r *run, out *StepOutput) error
@@ -236,13 +259,10 @@ func (r *run) call(ctx context.Context, method string, fn func(ctx context.Conte
 }
 
 // step runs one attempt of a per-role step: lease, fast or recovery path,
-// fn, and, when commit is set, store and snapshot.
-func (a *Activities) step(ctx context.Context, in StepInput, commit bool, fn stepFunc) (out StepOutput, err error) {
-	if err := a.validate(in); err != nil {
+// fn, and, unless the step is read-only, store and snapshot.
+func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn stepFunc) (out StepOutput, err error) {
+	if err := a.validate(in, m == create); err != nil {
 		return out, classify(err)
-	}
-	if in.Snapshot == "" && in.Round != "CREATING" {
-		return out, classify(&InvalidInputError{Field: "snapshot", Value: ""})
 	}
 	password, err := a.passwords.For(in.EscrowID, in.Role)
 	if err != nil {
@@ -277,7 +297,7 @@ func (a *Activities) step(ctx context.Context, in StepInput, commit bool, fn ste
 	tag := attemptTag(ctx)
 	working, at := parseLeaseState(lease.State())
 	switch {
-	case in.Snapshot == "":
+	case m == create:
 		working = workName(in.EscrowID, in.Role, tag)
 		if err := r.call(ctx, "create_wallet", func(ctx context.Context) error {
 			return r.w.CreateWallet(ctx, working, password)
@@ -295,7 +315,7 @@ func (a *Activities) step(ctx context.Context, in StepInput, commit bool, fn ste
 		return out, err
 	}
 	out.Snapshot = in.Snapshot
-	if commit {
+	if m != readOnly {
 		if err := r.call(ctx, "store", r.w.Store); err != nil {
 			return out, err
 		}
@@ -358,8 +378,7 @@ func (a *Activities) keepAlive(ctx context.Context) (stop func()) {
 
 // CreateWallet creates the role's wallet and commits its first snapshot.
 func (a *Activities) CreateWallet(ctx context.Context, in StepInput) (StepOutput, error) {
-	in.Snapshot = ""
-	return a.step(ctx, in, true, func(ctx context.Context, r *run, out *StepOutput) error {
+	return a.step(ctx, in, create, func(ctx context.Context, r *run, out *StepOutput) error {
 		return r.call(ctx, "get_address", func(ctx context.Context) (err error) {
 			out.Address, err = r.w.GetAddress(ctx)
 			return err
@@ -370,7 +389,7 @@ func (a *Activities) CreateWallet(ctx context.Context, in StepInput) (StepOutput
 // PrepareMultisig returns the role's first multisig message. It changes no
 // wallet file, so it returns its input snapshot.
 func (a *Activities) PrepareMultisig(ctx context.Context, in StepInput) (StepOutput, error) {
-	return a.step(ctx, in, false, func(ctx context.Context, r *run, out *StepOutput) error {
+	return a.step(ctx, in, readOnly, func(ctx context.Context, r *run, out *StepOutput) error {
 		return r.call(ctx, "prepare_multisig", func(ctx context.Context) (err error) {
 			out.MultisigInfo, err = r.w.PrepareMultisig(ctx, true)
 			return err
@@ -384,7 +403,7 @@ func (a *Activities) MakeMultisig(ctx context.Context, in StepInput) (StepOutput
 	if err := checkPeers(in); err != nil {
 		return StepOutput{}, classify(err)
 	}
-	return a.step(ctx, in, true, func(ctx context.Context, r *run, out *StepOutput) error {
+	return a.step(ctx, in, commit, func(ctx context.Context, r *run, out *StepOutput) error {
 		return r.call(ctx, "make_multisig", func(ctx context.Context) error {
 			res, err := r.w.MakeMultisig(ctx, in.PeerInfos, Threshold, r.password)
 			out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
@@ -400,7 +419,7 @@ func (a *Activities) ExchangeMultisigKeys(ctx context.Context, in StepInput) (St
 	if err := checkPeers(in); err != nil {
 		return StepOutput{}, classify(err)
 	}
-	return a.step(ctx, in, true, func(ctx context.Context, r *run, out *StepOutput) error {
+	return a.step(ctx, in, commit, func(ctx context.Context, r *run, out *StepOutput) error {
 		return r.call(ctx, "exchange_multisig_keys", func(ctx context.Context) error {
 			res, err := r.w.ExchangeMultisigKeys(ctx, in.PeerInfos, r.password)
 			out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
@@ -412,7 +431,7 @@ func (a *Activities) ExchangeMultisigKeys(ctx context.Context, in StepInput) (St
 // VerifyMultisig reports the role's multisig status and address. It
 // changes no wallet file.
 func (a *Activities) VerifyMultisig(ctx context.Context, in StepInput) (StepOutput, error) {
-	return a.step(ctx, in, false, func(ctx context.Context, r *run, out *StepOutput) error {
+	return a.step(ctx, in, readOnly, func(ctx context.Context, r *run, out *StepOutput) error {
 		if err := r.call(ctx, "is_multisig", func(ctx context.Context) error {
 			st, err := r.w.IsMultisig(ctx)
 			out.Multisig, out.Ready, out.Threshold, out.Total = st.Multisig, st.Ready, st.Threshold, st.Total

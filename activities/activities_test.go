@@ -834,7 +834,8 @@ func TestFinishEscrowByNonOwnerTouchesNothing(t *testing.T) {
 			}
 			before := dirFiles(t, f.dir)
 			events, calls := len(f.leaser.Events()), len(f.world.Calls())
-			out, err := execute(f.acts, tt.info, f.acts.FinishEscrow, FinishInput{EscrowID: tt.id, Outcome: tt.outcome})
+			keep := []string{tt.id + ".buyer.x", tt.id + ".vendor.x", tt.id + ".arbiter.x"}
+			out, err := execute(f.acts, tt.info, f.acts.FinishEscrow, FinishInput{EscrowID: tt.id, Outcome: tt.outcome, Keep: keep})
 			require.NoError(t, err)
 			assert.Equal(t, FinishOutput{}, out)
 			assert.False(t, out.Owner)
@@ -951,5 +952,38 @@ func TestLeaseStateRoundTrip(t *testing.T) {
 		require.NoError(t, walletstore.ValidateName(n))
 		assert.True(t, strings.HasPrefix(n, escrowPrefix("e1")))
 		assert.False(t, strings.HasPrefix(n, escrowPrefix("e10")))
+	}
+}
+
+func TestClaimEscrowUnreadableClaimIsDuplicate(t *testing.T) {
+	f := newFixture(t)
+	path := filepath.Join(f.dir, "e3.claim")
+	require.NoError(t, os.WriteFile(path, []byte("{not json"), 0o600))
+	_, err := execute(f.acts, runInfo{RunID: "run-A"}, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e3"})
+	requireAppError(t, err, TypeDuplicateEscrow, true)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "{not json", string(b), "the unreadable claim is left for a person to look at")
+}
+
+func TestFinishEscrowCompletedNeedsOneKeepPerRole(t *testing.T) {
+	tests := []struct {
+		name string
+		give []string
+	}{
+		{"none", nil},
+		{"two", []string{"e1.buyer.x", "e1.vendor.x"}},
+		{"another escrow's", []string{"e1.buyer.x", "e1.vendor.x", "e2.arbiter.x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			runA := runInfo{RunID: "run-A"}
+			runProtocol(t, f, "e1", runA)
+			before := dirFiles(t, f.dir)
+			_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: tt.give})
+			requireAppError(t, err, TypeInvalidInput, true)
+			assertSameFiles(t, before, dirFiles(t, f.dir), "nothing removed")
+		})
 	}
 }

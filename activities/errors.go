@@ -127,6 +127,7 @@ func classify(err error) error {
 		dup      *DuplicateEscrowError
 		verify   *VerificationError
 		rpcErr   *rpcclient.RPCError
+		httpErr  *rpcclient.HTTPError
 	)
 	switch {
 	case errors.As(err, &badID), errors.As(err, &badInput), errors.Is(err, walletstore.ErrInvalidName):
@@ -150,6 +151,8 @@ func classify(err error) error {
 			return nonRetryable(TypeInvalidMultisigMessage)
 		}
 		return nonRetryable(TypeWalletRejected)
+	case errors.As(err, &httpErr) && !rpcclient.IsRetryable(err):
+		return nonRetryable(TypeWalletRejected) // e.g. 401: wrong --rpc-login credentials
 	case rpcclient.IsRetryable(err), errors.As(err, &rpcErr):
 		return temporal.NewApplicationErrorWithCause(err.Error(), TypeWalletUnavailable, err)
 	}

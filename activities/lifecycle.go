@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -71,6 +72,8 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 	wfID, run := runID(ctx)
 	c, err := a.readClaim(in.EscrowID)
 	switch {
+	case errors.As(err, new(*json.SyntaxError)) || errors.As(err, new(*json.UnmarshalTypeError)):
+		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID, Detail: "its claim file is unreadable: " + err.Error()})
 	case err == nil && c.RunID == run:
 		return ClaimOutput{Resumed: true}, nil
 	case err == nil:
@@ -139,13 +142,24 @@ type parked struct {
 
 // FinishEscrow ends an escrow on this worker: it closes the roles' open
 // wallets and frees their processes, then removes the escrow's working
-// copies, temp files and superseded snapshots when it completed, or parks
-// every file (deleting none) with a "<escrowId>.parked.json" note when it
+// copies, temp files and superseded snapshots when it completed (Keep must
+// name one snapshot per role), or parks every wallet file (deleting only
+// half-written temp files) with a "<escrowId>.parked.json" note when it
 // failed or was cancelled. It touches nothing of an escrow id claimed by
 // another run.
 func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (FinishOutput, error) {
 	if err := ValidateEscrowID(in.EscrowID); err != nil {
 		return FinishOutput{}, classify(err)
+	}
+	if in.Outcome == OutcomeCompleted {
+		if len(in.Keep) != Total {
+			return FinishOutput{}, classify(&InvalidInputError{Field: "keep", Value: strings.Join(in.Keep, ",")})
+		}
+		for _, k := range in.Keep {
+			if !strings.HasPrefix(k, escrowPrefix(in.EscrowID)) {
+				return FinishOutput{}, classify(&InvalidInputError{Field: "keep", Value: k})
+			}
+		}
 	}
 	_, run := runID(ctx)
 	c, err := a.readClaim(in.EscrowID)
