@@ -80,7 +80,35 @@ type Config struct {
 	// HeartbeatEvery is the heartbeat period of running activities.
 	// Default: 2 s.
 	HeartbeatEvery time.Duration
+	// Metrics receives measurements; nil records nothing.
+	Metrics Metrics
+	// OnFinish, if set, is called after FinishEscrow has handled an escrow
+	// this run owns (for example to export its instrumentation once the
+	// workflow has closed). It must not block.
+	OnFinish func(FinishEvent)
 }
+
+// Metrics receives the activities' measurements. Implementations must be
+// safe for concurrent use and must not block.
+type Metrics interface {
+	// LeaseWait records how long a step waited for a wallet-rpc process.
+	LeaseWait(d time.Duration)
+	// RPCCall records one wallet call (method name only, never parameters).
+	RPCCall(method string, d time.Duration, err error)
+	// EscrowFinished records an escrow that ended with outcome.
+	EscrowFinished(outcome string)
+}
+
+// FinishEvent describes an escrow FinishEscrow has handled.
+type FinishEvent struct {
+	EscrowID, WorkflowID, RunID, Outcome string
+}
+
+type noMetrics struct{}
+
+func (noMetrics) LeaseWait(time.Duration)              {}
+func (noMetrics) RPCCall(string, time.Duration, error) {}
+func (noMetrics) EscrowFinished(string)                {}
 
 // Activities are the EscrowSetup activities. Register one value with the
 // worker; workflows refer to its methods through a nil *Activities.
@@ -91,6 +119,8 @@ type Activities struct {
 	log       *zap.Logger
 	calls     chan struct{}
 	heartbeat time.Duration
+	metrics   Metrics
+	onFinish  func(FinishEvent)
 }
 
 // New returns Activities over cfg.
@@ -104,7 +134,12 @@ func New(cfg Config) *Activities {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	return &Activities{
+		metrics:   cfg.Metrics,
+		onFinish:  cfg.OnFinish,
 		leases:    cfg.Leases,
 		store:     cfg.Store,
 		passwords: cfg.Passwords,
@@ -250,6 +285,7 @@ func (r *run) call(ctx context.Context, method string, fn func(ctx context.Conte
 	<-r.a.calls
 	d := time.Since(start)
 	r.rpc += d
+	r.a.metrics.RPCCall(method, d, err)
 	if err != nil {
 		r.log.Warn("rpc call failed", zap.String("method", method), zap.Int64("ms", d.Milliseconds()), zap.Error(err))
 		return err
@@ -280,6 +316,7 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		return out, classify(err)
 	}
 	out.LeaseWaitMs, out.Slot = lease.Wait().Milliseconds(), lease.Slot()
+	a.metrics.LeaseWait(lease.Wait())
 	log = log.With(zap.Int("slot", lease.Slot()))
 	log.Info("lease acquired", zap.Int64("wait_ms", out.LeaseWaitMs))
 	r := &run{a: a, in: in, w: lease.Wallet(), password: password, log: log}

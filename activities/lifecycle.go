@@ -147,7 +147,7 @@ type parked struct {
 // half-written temp files) with a "<escrowId>.parked.json" note when it
 // failed or was cancelled. It touches nothing of an escrow id claimed by
 // another run.
-func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (FinishOutput, error) {
+func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ FinishOutput, err error) {
 	if err := ValidateEscrowID(in.EscrowID); err != nil {
 		return FinishOutput{}, classify(err)
 	}
@@ -161,12 +161,21 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (FinishOu
 			}
 		}
 	}
-	_, run := runID(ctx)
+	wfID, run := runID(ctx)
 	c, err := a.readClaim(in.EscrowID)
 	if err != nil || c.RunID != run {
 		// Not ours (a duplicate run) or never claimed: touch nothing.
 		return FinishOutput{}, nil
 	}
+	defer func() {
+		if err != nil {
+			return // retried
+		}
+		a.metrics.EscrowFinished(in.Outcome)
+		if a.onFinish != nil {
+			a.onFinish(FinishEvent{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Outcome: in.Outcome})
+		}
+	}()
 	out := FinishOutput{Owner: true}
 	for _, role := range []string{"buyer", "vendor", "arbiter"} {
 		key := leaseKey(in.EscrowID, role)
