@@ -148,6 +148,7 @@ type slot struct {
 	lastUsed time.Time
 	suspect  bool // probe before the next lease
 	failures int
+	backoff  time.Duration // wait before the next restart; reset when a process answers
 	exited   chan struct{} // closed when the current process exits
 }
 
@@ -291,7 +292,13 @@ func (p *Pool) args(port int, user, pass string) []string {
 	return append(a, c.ExtraArgs...)
 }
 
+// errSupervised marks a start that failed after the process was spawned:
+// its own supervisor restarts it, so the caller must not start another.
+var errSupervised = errors.New("supervised")
+
 // startProcess starts the process of slot s and waits until it answers.
+// Once the process is spawned, a supervisor goroutine owns it; a failure
+// after that point wraps errSupervised.
 func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	port, err := freePort()
 	if err != nil {
@@ -341,16 +348,16 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("pool: wallet-rpc on port %d exited during start (see %s)", port, p.cfg.RunDir)
+			return fmt.Errorf("pool: wallet-rpc on port %d exited during start (see %s): %w", port, p.cfg.RunDir, errSupervised)
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			return fmt.Errorf("pool: wallet-rpc on port %d did not answer: %w", port, ctx.Err())
+			return fmt.Errorf("pool: wallet-rpc on port %d did not answer: %w (%w)", port, ctx.Err(), errSupervised)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	p.mu.Lock()
 	if s.gen == gen {
-		s.ready = true
+		s.ready, s.backoff = true, 0
 	}
 	p.broadcastLocked()
 	p.mu.Unlock()
@@ -376,8 +383,13 @@ func (p *Pool) supervise(s *slot, cmd *exec.Cmd, gen uint64, exited chan struct{
 		return
 	}
 	p.log.Warn("wallet-rpc exited, restarting", zap.Int("slot", s.id), zap.Int("pid", cmd.Process.Pid), zap.Error(err))
-	backoff := 100 * time.Millisecond
 	for {
+		// A process that keeps failing is restarted ever more slowly (up
+		// to 10 s apart), however many supervisors its restarts spawn.
+		p.mu.Lock()
+		s.backoff = min(max(2*s.backoff, 100*time.Millisecond), 10*time.Second)
+		backoff := s.backoff
+		p.mu.Unlock()
 		select {
 		case <-p.stop:
 			return
@@ -389,13 +401,10 @@ func (p *Pool) supervise(s *slot, cmd *exec.Cmd, gen uint64, exited chan struct{
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
 		err := p.startProcess(ctx, s)
 		cancel()
-		if err == nil {
-			return
+		if err == nil || errors.Is(err, errSupervised) || errors.Is(err, ErrStopped) {
+			return // running, or the new process's own supervisor takes over
 		}
 		p.log.Error("wallet-rpc restart failed", zap.Int("slot", s.id), zap.Error(err))
-		if backoff < 10*time.Second {
-			backoff *= 2
-		}
 	}
 }
 

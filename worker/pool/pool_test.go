@@ -476,3 +476,15 @@ func runChild(t *testing.T) {
 	require.NoError(t, os.Rename(filepath.Join(dir, "pids.tmp"), filepath.Join(dir, "pids")))
 	time.Sleep(time.Minute) // killed by the parent test long before
 }
+
+// TestStartFailsCleanly gives the pool a "wallet-rpc" that exits at once:
+// Start reports it and leaves no process or restart loop behind.
+func TestStartFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "crashing-wallet-rpc")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\nexit 3\n"), 0o700))
+	p, err := pool.Start(context.Background(), pool.Config{Binary: bin, Size: 2, WalletDir: filepath.Join(dir, "w"), StartTimeout: 10 * time.Second})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "exited during start")
+	require.Nil(t, p)
+}
