@@ -38,3 +38,7 @@ demo: prereqs build ## Start Temporal + worker on 127.0.0.1 and run 3 escrows (s
 
 down: ## Stop the demo stack started by `make demo`
 	@scripts/down.sh
+
+.PHONY: histories
+histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a live run
+	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m -run '^TestRecordHistories$$' -v ./e2e/
