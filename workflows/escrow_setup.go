@@ -70,6 +70,12 @@ func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if in.malformed != "" {
+		reason := "invalid workflow input: " + in.malformed
+		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, activities.TypeInvalidInput
+		_ = s.upsertState()
+		return nil, temporal.NewNonRetryableApplicationError(reason, activities.TypeInvalidInput, nil)
+	}
 	if err := ValidateEscrowID(in.EscrowID); err != nil {
 		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, err.Error(), activities.TypeInvalidInput
 		_ = s.upsertState()

@@ -4,6 +4,9 @@
 package workflows
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -80,9 +83,36 @@ const (
 )
 
 // SetupInput is the workflow input: JSON {"escrowId":"…"}. Fields added later
-// are optional.
+// are optional; unknown fields are ignored.
 type SetupInput struct {
 	EscrowID string `json:"escrowId"`
+
+	// malformed is why the input, valid JSON of another shape ([], "x",
+	// {"escrowId":5}), did not decode; EscrowSetup fails such a run with
+	// InvalidInput.
+	malformed string
+}
+
+// UnmarshalJSON decodes {"escrowId":"…"}. Valid JSON of another shape is
+// not a decoding error, which the SDK would report as an untyped workflow
+// failure before EscrowSetup runs: it is recorded, and EscrowSetup fails the
+// run with InvalidInput like any other bad input.
+func (in *SetupInput) UnmarshalJSON(b []byte) error {
+	type plain SetupInput // without this method
+	var p plain
+	err := json.Unmarshal(b, &p)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		*in = SetupInput(p)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		*in = SetupInput{malformed: fmt.Sprintf(`got a JSON %s, want {"escrowId":"…"}`, typeErr.Value)}
+	case errors.As(err, &typeErr):
+		*in = SetupInput{malformed: fmt.Sprintf("%s is a JSON %s, want a string", typeErr.Field, typeErr.Value)}
+	default:
+		*in = SetupInput{malformed: err.Error()}
+	}
+	return nil
 }
 
 // WalletResult is one role's final wallet: the committed snapshot name (in
