@@ -9,7 +9,7 @@ BIN := $(CURDIR)/bin
 TEMPORAL_CLI := $(BIN)/temporal
 TEST_TIMEOUT ?= 75m
 
-.PHONY: help prereqs build test demo down
+.PHONY: help prereqs prereqs-test build test demo down
 
 help: ## List the targets
 	@echo "escrowflow make targets:"
@@ -19,11 +19,14 @@ help: ## List the targets
 prereqs: ## Install/check monero-wallet-rpc and the pinned Temporal CLI (bin/temporal)
 	@scripts/prereqs.sh
 
+prereqs-test: ## prereqs, plus chromium for the Web UI test
+	@scripts/prereqs.sh --browser
+
 build: ## Build bin/escrow-worker and bin/escrowctl
 	$(GO) build -o $(BIN)/escrow-worker ./cmd/escrow-worker
 	$(GO) build -o $(BIN)/escrowctl ./cmd/escrowctl
 
-test: prereqs ## gofmt check, go vet and all tests with -race (what CI runs)
+test: prereqs-test ## gofmt check, go vet and all tests with -race (what CI runs)
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files need formatting (run gofmt -w):"; \
@@ -42,3 +45,21 @@ down: ## Stop the demo stack started by `make demo`
 .PHONY: histories
 histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a live run
 	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m -run '^TestRecordHistories$$' -v ./e2e/
+
+.PHONY: seed-check
+seed-check: prereqs build ## Run the old design's Tests 1-4 on the demo stack and check its criteria
+	@scripts/seed-check.sh
+
+FUZZTIME ?= 30s
+# package:target pairs `make fuzz` runs, each for $(FUZZTIME); their seed
+# corpora (f.Add and testdata/fuzz/) also run in every plain `go test`.
+FUZZ_TARGETS := ./activities/:FuzzValidateEscrowID ./activities/:FuzzCheckPeers \
+	./activities/:FuzzClassify ./rpcclient/:FuzzDecodeResponse
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for 30 s (FUZZTIME=2m make fuzz for longer)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg="$${t%%:*}"; fn="$${t##*:}"; \
+		echo "$(GO) test -run='^$$' -fuzz='^$$fn\$$' -fuzztime=$(FUZZTIME) $$pkg"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+	done

@@ -5,6 +5,8 @@
 #      its SQLite db in .escrowflow/ — reused when already running;
 #   2. a freshly started bin/escrow-worker (a running one is stopped first);
 #   3. `bin/escrowctl demo --count 3`, whose exit code is the script's.
+#      With DEMO_RUN=0 the script stops after step 2: Temporal and the worker
+#      run, nothing else (scripts/seed-check.sh uses this).
 # The stack keeps running afterwards; `make down` (scripts/down.sh) stops it.
 #
 # State lives in .escrowflow/ at the repository root (git-ignored): pid files,
@@ -178,6 +180,10 @@ done
 log "worker: ready"
 
 # --- demo -------------------------------------------------------------------
+if [ "${DEMO_RUN:-1}" = 0 ]; then
+	log "DEMO_RUN=0: stack is up (Temporal $TEMPORAL_ADDR, Web UI $UI_URL), no demo run"
+	exit 0
+fi
 rc=0
 "$CTL_BIN" demo --count 3 || rc=$?
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs (when missing) and checks the external prerequisites of escrowflow:
 #   - monero-wallet-rpc (Debian package "monero")
+#   - with --browser: chromium (Debian packages "chromium", "fonts-dejavu-core"),
+#     headless, for the Web UI test (make test passes it; make demo does not)
 #   - the Temporal CLI, pinned, in the repo-local ignored folder bin/
 # Idempotent and quick when everything is present; prints one line per check.
 set -euo pipefail
@@ -44,6 +46,24 @@ else
 		exit 1
 	fi
 	log "monero-wallet-rpc: installed ($(command -v monero-wallet-rpc))"
+fi
+
+# --- chromium (headless browser for the Web UI test) -------------------------
+# e2e/webui_test.go drives Debian's chromium headless; fonts-dejavu-core gives
+# it fonts to render (and screenshot) the UI's text.
+if [ "${1:-}" != --browser ]; then
+	: # not needed for the demo
+elif command -v chromium >/dev/null 2>&1; then
+	log "chromium: ok ($(command -v chromium))"
+else
+	log "chromium: missing, installing Debian packages chromium and fonts-dejavu-core"
+	as_root apt-get update
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core
+	if ! command -v chromium >/dev/null 2>&1; then
+		log "chromium: still not on PATH after installing chromium" >&2
+		exit 1
+	fi
+	log "chromium: installed ($(command -v chromium))"
 fi
 
 # --- Temporal CLI ------------------------------------------------------------

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -33,6 +34,7 @@ const (
 	EnvMaxConcurrentCalls = "ESCROWFLOW_MAX_CONCURRENT_CALLS"
 	EnvLogLevel           = "ESCROWFLOW_LOG_LEVEL"
 	EnvLogFormat          = "ESCROWFLOW_LOG_FORMAT"
+	EnvMetricsAddress     = "ESCROWFLOW_METRICS_ADDRESS"
 )
 
 // Config is the worker's configuration. DefaultConfig holds every default.
@@ -72,6 +74,14 @@ type Config struct {
 	LogFormat string
 	// ShutdownTimeout bounds the wait for running activities on shutdown.
 	ShutdownTimeout time.Duration
+	// MetricsAddress is the host:port of the Prometheus endpoint /metrics
+	// (loopback by default); "" or "off" disables metrics.
+	MetricsAddress string
+	// Instrumentation makes the worker write each escrow's instrumentation
+	// export, escrow_<id>.json, into InstrumentationDir when it ends (see
+	// worker/instrumentation.go and docs/INSTRUMENTATION.md).
+	Instrumentation    bool
+	InstrumentationDir string
 }
 
 // DefaultConfig returns the defaults.
@@ -87,6 +97,8 @@ func DefaultConfig() Config {
 		LogLevel:           "info",
 		LogFormat:          "console",
 		ShutdownTimeout:    30 * time.Second,
+		MetricsAddress:     "127.0.0.1:9464",
+		InstrumentationDir: DefaultInstrumentationDir,
 	}
 }
 
@@ -107,6 +119,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvMasterSecretFile, &c.MasterSecretFile)
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvLogFormat, &c.LogFormat)
+	str(EnvMetricsAddress, &c.MetricsAddress)
+	if err := instrumentationFromEnv(getenv, &c); err != nil {
+		return c, err
+	}
 	if v := getenv(EnvWalletRPCArgs); v != "" {
 		c.WalletRPCArgs = strings.Fields(v)
 	}
@@ -157,6 +173,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConcurrentCalls, "max-concurrent-calls", c.MaxConcurrentCalls, "slow wallet calls running at once, about the number of cores (env "+EnvMaxConcurrentCalls+")")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console (for people) or json (env "+EnvLogFormat+")")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", c.MetricsAddress, "host:port of the Prometheus endpoint /metrics; empty or off disables it (env "+EnvMetricsAddress+")")
+	registerInstrumentationFlags(fs, c)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
 }
 
@@ -191,7 +209,20 @@ func (c *Config) Validate() error {
 	case c.LogFormat != "console" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: want console or json", c.LogFormat)
 	}
+	if addr := c.metricsAddress(); addr != "" {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("metrics address %q: want host:port, empty or off", c.MetricsAddress)
+		}
+	}
 	return nil
+}
+
+// metricsAddress is MetricsAddress, or "" when metrics are disabled.
+func (c *Config) metricsAddress() string {
+	if c.MetricsAddress == "off" {
+		return ""
+	}
+	return c.MetricsAddress
 }
 
 // endpoints parses WalletRPCEndpoints.

@@ -83,6 +83,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.String("daemon_address", c.DaemonAddress),
 		zap.String("master_secret", "***"),
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
+		zap.String("metrics_address", c.MetricsAddress),
 	)
 }
 
@@ -114,10 +115,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
+	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
 	tc, err := client.Dial(client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.Namespace,
-		Logger:    SDKLogger(log),
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.Namespace,
+		Logger:         SDKLogger(log),
+		MetricsHandler: metrics.SDKHandler(),
 	})
 	if err != nil {
 		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
@@ -145,6 +153,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		_ = p.Stop(stopCtx)
 		log.Info("wallet-rpc pool stopped")
 	}()
+	if err := metrics.WatchPool(p.Stats); err != nil {
+		return err
+	}
+	if err := metrics.WatchEscrows(tc, cfg.Namespace); err != nil {
+		return err
+	}
+
+	exports := newExporter(cfg, tc, log.Named("instrumentation")) // nil unless cfg.Instrumentation
+	defer exports.close()
 
 	acts := activities.New(activities.Config{
 		Leases:             activities.PoolLeaser(p),
@@ -152,6 +169,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Passwords:          passwords,
 		Logger:             log.Named("activities"),
 		MaxConcurrentCalls: cfg.MaxConcurrentCalls,
+		Metrics:            metrics,
+		OnFinish:           exports.hook(),
 	})
 	w := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{
 		WorkerStopTimeout: cfg.ShutdownTimeout,

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/escrowflow/escrowflow/instrument"
+	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/walletstore"
+	"github.com/escrowflow/escrowflow/workflows"
+)
+
+// historyConn reads workflow histories; a client.Client is one.
+type historyConn interface {
+	instrument.HistoryClient
+	Close()
+}
+
+// dialHistory connects to Temporal for export; tests replace it.
+var dialHistory = func(ctx context.Context, address, namespace string, stderr io.Writer) (historyConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial temporal at %s: %w", address, err)
+	}
+	return c, nil
+}
+
+// exported is the JSON output of export (with --json).
+type exported struct {
+	File       string `json:"file"`
+	EscrowID   string `json:"escrowId"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	State      string `json:"state"`
+	ReasonType string `json:"reasonType,omitempty"`
+	Steps      int    `json:"steps"`
+	TotalMs    int64  `json:"totalMs"`
+}
+
+func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	out := fs.String("o", "", "write the export to `file` (default escrow_<id>.json; - for stdout)")
+	runID := fs.String("run", "", "export this run `id` of the escrow's workflow (default: the latest run)")
+	return func(ctx context.Context, args []string) error {
+		id, err := oneID("export", args)
+		if err != nil {
+			return err
+		}
+		if err := workflows.ValidateEscrowID(id); err != nil {
+			return err
+		}
+		c, err := dialHistory(ctx, a.address, a.namespace, a.stderr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, nil)
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			return fmt.Errorf("escrow %q: %w", id, starter.ErrEscrowNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("export escrow %q: %w", id, err)
+		}
+		b, err := instrument.Marshal(e)
+		if err != nil {
+			return err
+		}
+		path := *out
+		if path == "" {
+			path = instrument.FileName(id)
+		}
+		if path == "-" {
+			_, err := a.stdout.Write(b)
+			return err
+		}
+		if err := walletstore.AtomicWriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		if a.json {
+			return printJSON(a.stdout, exported{File: path, EscrowID: e.EscrowID, WorkflowID: e.WorkflowID, RunID: e.RunID,
+				State: e.State, ReasonType: e.ReasonType, Steps: len(e.Steps), TotalMs: e.TotalMs})
+		}
+		state := e.State
+		if e.ReasonType != "" {
+			state += " (" + e.ReasonType + ")"
+		}
+		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), wall(msDuration(e.TotalMs)), e.RunID, path)
+		if e.State == instrument.StateRunning {
+			fmt.Fprintf(a.stdout, "note: the escrow is still running; the export holds the steps recorded so far\n")
+		}
+		return nil
+	}
+}
+
+// msDuration converts milliseconds to a duration.
+func msDuration(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
