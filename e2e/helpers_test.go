@@ -46,7 +46,7 @@ func password(t *testing.T, escrowID string, role workflows.Role) string {
 
 // inProcessWorker runs worker.Run in this process and returns the observed
 // logs; the worker stops when the test ends.
-func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int) *observer.ObservedLogs {
+func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int, tweak ...func(*worker.Config)) *observer.ObservedLogs {
 	t.Helper()
 	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -56,6 +56,10 @@ func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int) *ob
 	cfg.PoolSize = poolSize
 	cfg.WalletRPCBinary = bin
 	cfg.MasterSecret = []byte(masterSecret)
+	cfg.MetricsAddress = "off"
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()

@@ -116,6 +116,19 @@ if [ ! -s "$STATE/master.key" ]; then
 fi
 chmod 600 "$STATE/master.key"
 
+# The payload codec's key ring: workflow history holds multisig messages
+# encrypted with it. escrowctl finds it there too (.escrowflow/codec.keys).
+if [ ! -s "$STATE/codec.keys" ]; then
+	(
+		umask 077
+		printf 'demo-%s:%s\n' "$(date -u +%Y%m%d)" "$(head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n')" >"$STATE/codec.keys.tmp"
+	)
+	mv -f "$STATE/codec.keys.tmp" "$STATE/codec.keys"
+	log "created payload codec key ring .escrowflow/codec.keys"
+fi
+chmod 600 "$STATE/codec.keys"
+CODEC_ADDR="$TEMPORAL_IP:8234"
+
 # --- Temporal dev server ------------------------------------------------------
 if tpid="$(running_pid temporal "$TEMPORAL_BIN")"; then
 	log "temporal: reusing running dev server (pid $tpid)"
@@ -130,6 +143,7 @@ else
 		--ip "$TEMPORAL_IP" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
 		--db-filename "$STATE/temporal.db" \
 		--search-attribute EscrowState=Keyword \
+		--ui-codec-endpoint "http://$CODEC_ADDR" \
 		--dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
 		--dynamic-config-value system.enableActivityEagerExecution=true \
 		--log-level warn
@@ -167,7 +181,11 @@ log "temporal: ready on $TEMPORAL_ADDR (search attribute EscrowState)"
 # --- worker -----------------------------------------------------------------
 # Stop a running worker (by its recorded PID) so the freshly built one runs.
 "$REPO/scripts/down.sh" worker
-ESCROWFLOW_MASTER_SECRET_FILE="$STATE/master.key" start_bg worker "$WORKER_BIN"
+ESCROWFLOW_MASTER_SECRET_FILE="$STATE/master.key" \
+	ESCROWFLOW_CODEC_KEYS_FILE="$STATE/codec.keys" \
+	ESCROWFLOW_CODEC_ADDRESS="$CODEC_ADDR" \
+	ESCROWFLOW_CODEC_ORIGIN="$UI_URL" \
+	start_bg worker "$WORKER_BIN"
 wpid="$(cat "$STATE/worker.pid")"
 log "worker: started (pid $wpid), log .escrowflow/worker.log"
 deadline=$((SECONDS + WORKER_START_TIMEOUT))
@@ -185,7 +203,7 @@ if [ "${DEMO_RUN:-1}" = 0 ]; then
 	exit 0
 fi
 rc=0
-"$CTL_BIN" demo --count 3 || rc=$?
+ESCROWFLOW_CODEC_KEYS_FILE="$STATE/codec.keys" "$CTL_BIN" demo --count 3 || rc=$?
 
 echo
 echo "Temporal Web UI: $UI_URL"

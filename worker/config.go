@@ -55,7 +55,8 @@ type Config struct {
 	// digest auth).
 	WalletRPCEndpoints []string
 	// WalletRPCLogin starts wallet-rpc processes with random per-process
-	// --rpc-login credentials instead of --disable-rpc-login.
+	// --rpc-login credentials (HTTP digest auth) instead of
+	// --disable-rpc-login. Default: on.
 	WalletRPCLogin bool
 	// Network is testnet, stagenet or mainnet.
 	Network string
@@ -77,6 +78,8 @@ type Config struct {
 	// MetricsAddress is the host:port of the Prometheus endpoint /metrics
 	// (loopback by default); "" or "off" disables metrics.
 	MetricsAddress string
+	// Codec encrypts workflow payloads (see worker/codec.go).
+	Codec CodecConfig
 	// Instrumentation makes the worker write each escrow's instrumentation
 	// export, escrow_<id>.json, into InstrumentationDir when it ends (see
 	// worker/instrumentation.go and docs/INSTRUMENTATION.md).
@@ -98,6 +101,7 @@ func DefaultConfig() Config {
 		LogFormat:          "console",
 		ShutdownTimeout:    30 * time.Second,
 		MetricsAddress:     "127.0.0.1:9464",
+		WalletRPCLogin:     true,
 		InstrumentationDir: DefaultInstrumentationDir,
 	}
 }
@@ -120,6 +124,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvLogFormat, &c.LogFormat)
 	str(EnvMetricsAddress, &c.MetricsAddress)
+	codecFromEnv(getenv, &c.Codec)
 	if err := instrumentationFromEnv(getenv, &c); err != nil {
 		return c, err
 	}
@@ -175,6 +180,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console (for people) or json (env "+EnvLogFormat+")")
 	fs.StringVar(&c.MetricsAddress, "metrics-address", c.MetricsAddress, "host:port of the Prometheus endpoint /metrics; empty or off disables it (env "+EnvMetricsAddress+")")
 	registerInstrumentationFlags(fs, c)
+	c.Codec.registerFlags(fs)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
 }
 

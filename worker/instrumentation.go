@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/activities"
@@ -83,6 +84,7 @@ type exportClient interface {
 // fails an escrow.
 type exporter struct {
 	c       exportClient
+	dc      converter.DataConverter // decodes the history's payloads; nil: default
 	dir     string
 	log     *zap.Logger
 	timeout time.Duration
@@ -101,7 +103,7 @@ type exporter struct {
 // newExporter returns the exporter of cfg, or nil when cfg.Instrumentation
 // is off. A folder it cannot create is logged and tried again at each
 // export.
-func newExporter(cfg Config, c exportClient, log *zap.Logger) *exporter {
+func newExporter(cfg Config, c exportClient, dc converter.DataConverter, log *zap.Logger) *exporter {
 	if !cfg.Instrumentation {
 		return nil
 	}
@@ -113,7 +115,7 @@ func newExporter(cfg Config, c exportClient, log *zap.Logger) *exporter {
 		dir = abs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &exporter{c: c, dir: dir, log: log, timeout: exportTimeout, grace: exportGrace, retry: exportRetry,
+	x := &exporter{c: c, dc: dc, dir: dir, log: log, timeout: exportTimeout, grace: exportGrace, retry: exportRetry,
 		ctx: ctx, cancel: cancel, running: map[string]bool{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Error("instrumentation folder unusable", zap.String("dir", dir), zap.Error(err))
@@ -177,7 +179,7 @@ func (x *exporter) export(ev activities.FinishEvent) (string, instrument.Escrow,
 			return "", e, fmt.Errorf("gave up waiting for the workflow run to close: %w", ctx.Err())
 		}
 		var err error
-		e, err = instrument.Fetch(ctx, x.c, ev.WorkflowID, ev.RunID, nil)
+		e, err = instrument.Fetch(ctx, x.c, ev.WorkflowID, ev.RunID, x.dc)
 		if err != nil {
 			return "", e, err
 		}

@@ -126,7 +126,7 @@ func testExporter(t *testing.T, f *fakeTemporal, timeout, grace time.Duration) (
 	cfg := DefaultConfig()
 	cfg.Instrumentation = true
 	cfg.InstrumentationDir = filepath.Join(t.TempDir(), "sub", "instrumentation")
-	x := newExporter(cfg, f, zap.New(core))
+	x := newExporter(cfg, f, nil, zap.New(core))
 	require.NotNil(t, x)
 	x.timeout, x.grace, x.retry = timeout, grace, 10*time.Millisecond
 	t.Cleanup(x.close)
@@ -254,7 +254,7 @@ func TestExporterClose(t *testing.T) {
 }
 
 func TestExporterDisabled(t *testing.T) {
-	x := newExporter(DefaultConfig(), &fakeTemporal{}, zap.NewNop())
+	x := newExporter(DefaultConfig(), &fakeTemporal{}, nil, zap.NewNop())
 
 	assert.Nil(t, x)
 	assert.Nil(t, x.hook())

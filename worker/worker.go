@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -115,6 +116,25 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
+	cd, err := cfg.Codec.load()
+	if err != nil {
+		return err
+	}
+	var dc converter.DataConverter // nil: the SDK's default
+	if cd != nil {
+		dc = cd.DataConverter()
+		log.Info("workflow payloads encrypted", zap.String("codec_key", cd.CurrentKeyID()))
+		if cfg.Codec.Address != "" {
+			stopCodec, err := serveCodec(cd, cfg.Codec, log)
+			if err != nil {
+				return fmt.Errorf("codec endpoint: %w", err)
+			}
+			defer stopCodec()
+		}
+	} else {
+		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
+	}
+
 	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled
 	if err != nil {
 		return err
@@ -126,6 +146,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Namespace:      cfg.Namespace,
 		Logger:         SDKLogger(log),
 		MetricsHandler: metrics.SDKHandler(),
+		DataConverter:  dc,
 	})
 	if err != nil {
 		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
@@ -160,7 +181,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
-	exports := newExporter(cfg, tc, log.Named("instrumentation")) // nil unless cfg.Instrumentation
+	exports := newExporter(cfg, tc, dc, log.Named("instrumentation")) // nil unless cfg.Instrumentation
 	defer exports.close()
 
 	acts := activities.New(activities.Config{

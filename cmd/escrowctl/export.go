@@ -30,10 +30,15 @@ var dialHistory = func(ctx context.Context, address, namespace string, stderr io
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dc, err := dataConverter()
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
+		HostPort:      address,
+		Namespace:     namespace,
+		Logger:        sdklog.NewStructuredLogger(logger),
+		DataConverter: dc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal at %s: %w", address, err)
@@ -69,7 +74,11 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		defer c.Close()
-		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, nil)
+		dc, err := dataConverter()
+		if err != nil {
+			return err
+		}
+		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, dc)
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return fmt.Errorf("escrow %q: %w", id, starter.ErrEscrowNotFound)

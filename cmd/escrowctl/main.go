@@ -41,8 +41,10 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/workflows"
 )
@@ -51,6 +53,10 @@ import (
 const (
 	EnvAddress   = "TEMPORAL_ADDRESS"
 	EnvNamespace = "TEMPORAL_NAMESPACE"
+	// EnvCodecKeysFile names the payload codec's key ring, the same file
+	// the worker uses; without it, `.escrowflow/codec.keys` (made by make
+	// demo) is used when it exists in the current directory.
+	EnvCodecKeysFile = "ESCROWFLOW_CODEC_KEYS_FILE"
 )
 
 // Defaults of the global flags.
@@ -90,11 +96,40 @@ func dialStarter(ctx context.Context, address, namespace string, stderr io.Write
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dc, err := dataConverter()
+	if err != nil {
+		return nil, err
+	}
 	return starter.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
+		HostPort:      address,
+		Namespace:     namespace,
+		Logger:        sdklog.NewStructuredLogger(logger),
+		DataConverter: dc,
 	})
+}
+
+// codecKeysFile is the --codec-keys-file of this invocation, set by
+// dispatch before any command dials.
+var codecKeysFile string
+
+// demoCodecKeys is the key ring make demo creates.
+const demoCodecKeys = ".escrowflow/codec.keys"
+
+// dataConverter returns the converter that decrypts the worker's payloads,
+// or nil (the SDK default) when no key ring is configured.
+func dataConverter() (converter.DataConverter, error) {
+	path := codecKeysFile
+	if path == "" {
+		if _, err := os.Stat(demoCodecKeys); err != nil {
+			return nil, nil
+		}
+		path = demoCodecKeys
+	}
+	cd, err := codec.LoadKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	return cd.DataConverter(), nil
 }
 
 // usageError reports bad command-line usage (exit status 2).
@@ -119,12 +154,14 @@ func exitCode(err error) int {
 type globals struct {
 	address   string
 	namespace string
+	codecKeys string
 	json      bool
 }
 
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.address, "address", g.address, "Temporal frontend `host:port` (env "+EnvAddress+")")
 	fs.StringVar(&g.namespace, "namespace", g.namespace, "Temporal `namespace` (env "+EnvNamespace+")")
+	fs.StringVar(&g.codecKeys, "codec-keys-file", g.codecKeys, "payload codec key ring, as the worker's (env "+EnvCodecKeysFile+"; default "+demoCodecKeys+" when present)")
 	fs.BoolVar(&g.json, "json", g.json, "print JSON instead of text")
 }
 
@@ -161,6 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a := &app{stdout: stdout, stderr: stderr, dial: dial, now: time.Now}
 	a.address = envOr(getenv, EnvAddress, DefaultAddress)
 	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
+	a.codecKeys = getenv(EnvCodecKeysFile)
 	if err := a.dispatch(ctx, args); !errors.Is(err, errHelp) {
 		return err
 	}
@@ -196,6 +234,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		codecKeysFile = a.codecKeys
 		return action(ctx, rest)
 	}
 	fs.SetOutput(stderr)
