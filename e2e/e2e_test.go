@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +114,18 @@ func TestEscrowSetup(t *testing.T) {
 			require.Equal(t, want, got, "files of %s", id)
 		}
 		require.Len(t, addrs, 3, "three different multisig addresses")
+		// Locked down: every file the owner's only, 0600; every dir 0700.
+		require.NoError(t, filepath.WalkDir(walletDir, func(path string, d fs.DirEntry, err error) error {
+			require.NoError(t, err)
+			info, err := d.Info()
+			require.NoError(t, err)
+			want := fs.FileMode(0o600)
+			if d.IsDir() {
+				want = 0o700
+			}
+			require.Equal(t, want, info.Mode().Perm(), "mode of %s", path)
+			return nil
+		}))
 		require.True(t, latestStart.Before(earliestEnd), "the three escrows overlap in time")
 	})
 

@@ -2,10 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -90,7 +94,8 @@ func logConfig(log *zap.Logger, c Config) {
 
 // Run runs the worker until ctx ends: it starts the wallet-rpc pool, dials
 // Temporal, registers the workflow and activities and polls the task queue.
-// On return every wallet-rpc process it started has been stopped.
+// On return every wallet-rpc process it started has been stopped. Run sets
+// the process umask to 077 and the wallet dir's mode to 0700.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -103,9 +108,16 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	logConfig(log, cfg)
+	// Wallet files hold keys: whatever this process and its wallet-rpc
+	// children create is the owner's only (files 0600, dirs 0700). The
+	// umask is process-wide, which is what the worker process wants.
+	syscall.Umask(0o077)
 	walletDir, err := filepath.Abs(cfg.WalletDir)
 	if err != nil {
 		return err
+	}
+	if err := os.Chmod(walletDir, 0o700); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wallet dir: %w", err)
 	}
 	store, err := walletstore.Open(walletDir)
 	if err != nil {

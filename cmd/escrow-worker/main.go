@@ -46,9 +46,6 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	// Wallet files hold keys: whatever this process and its wallet-rpc
-	// children create is readable by the owner only (files 0600, dirs 0700).
-	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return worker.Run(ctx, cfg, log)
