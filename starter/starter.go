@@ -39,11 +39,14 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/escrowflow/escrowflow/workflows"
 )
@@ -349,11 +352,25 @@ func (c *Client) query(ctx context.Context, escrowID, runID string) (workflows.S
 // get waits for the result of run runID ("" = the latest) of escrowID's
 // workflow.
 func (c *Client) get(ctx context.Context, escrowID, runID string) (*workflows.SetupResult, error) {
-	var res workflows.SetupResult
-	if err := c.c.GetWorkflow(ctx, workflows.WorkflowID(escrowID), runID).Get(ctx, &res); err != nil {
+	for {
+		var res workflows.SetupResult
+		err := c.c.GetWorkflow(ctx, workflows.WorkflowID(escrowID), runID).Get(ctx, &res)
+		if err == nil {
+			return &res, nil
+		}
+		// The SDK long-polls for the result with a 65 s deadline of its own;
+		// a busy server can let one poll run out while ctx still has time.
+		if ctx.Err() == nil && pollTimedOut(err) {
+			continue
+		}
 		return nil, resultError(escrowID, err)
 	}
-	return &res, nil
+}
+
+// pollTimedOut reports a long poll that ended on its own deadline.
+func pollTimedOut(err error) bool {
+	var dl *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dl) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // summaryOf converts a visibility record.

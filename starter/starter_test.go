@@ -239,11 +239,6 @@ func TestWaitErrors(t *testing.T) {
 			give:   func(*testing.T) error { return serviceerror.NewNotFound("workflow not found for ID: escrow-e1") },
 			wantIs: ErrEscrowNotFound,
 		},
-		{
-			name:   "caller's deadline",
-			give:   func(*testing.T) error { return context.DeadlineExceeded },
-			wantIs: context.DeadlineExceeded,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -646,4 +641,25 @@ func TestErrorsMatchDuplicate(t *testing.T) {
 			assert.Equal(t, tt.want, errors.Is(tt.give, ErrDuplicateEscrow))
 		})
 	}
+}
+
+func TestWaitRetriesAnExpiredPollButNotTheCallersDeadline(t *testing.T) {
+	m := mocks.NewClient(t)
+	run := mocks.NewWorkflowRun(t)
+	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(context.DeadlineExceeded).Once()
+	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(nil).Once()
+	m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Twice()
+	res, err := New(m).Wait(context.Background(), "e1")
+	require.NoError(t, err, "the SDK's own 65 s poll deadline is not the caller's")
+	require.NotNil(t, res)
+
+	m = mocks.NewClient(t)
+	run = mocks.NewWorkflowRun(t)
+	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(context.DeadlineExceeded).Once()
+	m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Once()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err = New(m).Wait(ctx, "e1")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the caller's deadline ends the wait")
 }
