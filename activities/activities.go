@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -82,6 +83,17 @@ type Config struct {
 	HeartbeatEvery time.Duration
 	// Metrics receives measurements; nil records nothing.
 	Metrics Metrics
+	// HostTaskQueue is this worker's own task queue, where the wallet
+	// activities of the escrows it claims must run (ClaimOutput.TaskQueue).
+	HostTaskQueue string
+	// MaxEscrows bounds the escrows this worker claims at once (0: no
+	// bound); ClaimEscrow beyond it fails with the retryable WorkerBusy, so
+	// another worker (or a later retry) takes the escrow.
+	MaxEscrows int
+	// Runs, if set, tells ClaimEscrow about earlier runs of the escrow's
+	// workflow id anywhere in the cluster (another worker may hold their
+	// files): an escrow id runs once.
+	Runs RunHistory
 	// OnFinish, if set, is called after FinishEscrow has handled an escrow
 	// this run owns (for example to export its instrumentation once the
 	// workflow has closed). It must not block.
@@ -97,6 +109,12 @@ type Metrics interface {
 	RPCCall(method string, d time.Duration, err error)
 	// EscrowFinished records an escrow that ended with outcome.
 	EscrowFinished(outcome string)
+}
+
+// RunHistory reports other runs of a workflow id (Temporal visibility).
+type RunHistory interface {
+	// OtherRuns returns how many runs of workflowID other than runID exist.
+	OtherRuns(ctx context.Context, workflowID, runID string) (int, error)
 }
 
 // FinishEvent describes an escrow FinishEscrow has handled.
@@ -121,6 +139,12 @@ type Activities struct {
 	heartbeat time.Duration
 	metrics   Metrics
 	onFinish  func(FinishEvent)
+
+	hostQueue  string
+	maxEscrows int
+	runs       RunHistory
+	mu         sync.Mutex
+	held       map[string]bool // escrows claimed and not finished, by id
 }
 
 // New returns Activities over cfg.
@@ -138,14 +162,18 @@ func New(cfg Config) *Activities {
 		cfg.Metrics = noMetrics{}
 	}
 	return &Activities{
-		metrics:   cfg.Metrics,
-		onFinish:  cfg.OnFinish,
-		leases:    cfg.Leases,
-		store:     cfg.Store,
-		passwords: cfg.Passwords,
-		log:       cfg.Logger,
-		calls:     make(chan struct{}, cfg.MaxConcurrentCalls),
-		heartbeat: cfg.HeartbeatEvery,
+		hostQueue:  cfg.HostTaskQueue,
+		runs:       cfg.Runs,
+		maxEscrows: cfg.MaxEscrows,
+		held:       map[string]bool{},
+		metrics:    cfg.Metrics,
+		onFinish:   cfg.OnFinish,
+		leases:     cfg.Leases,
+		store:      cfg.Store,
+		passwords:  cfg.Passwords,
+		log:        cfg.Logger,
+		calls:      make(chan struct{}, cfg.MaxConcurrentCalls),
+		heartbeat:  cfg.HeartbeatEvery,
 	}
 }
 

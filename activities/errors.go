@@ -16,7 +16,7 @@ import (
 
 // Error types of the application errors the activities return. They are
 // stable: workflows, starters and users match on them. Every type but
-// TypeWalletUnavailable is non-retryable.
+// TypeWalletUnavailable and TypeWorkerBusy is non-retryable.
 //
 // A workflow branches on them with errors.As:
 //
@@ -47,6 +47,13 @@ const (
 	TypeVerificationFailed = "VerificationFailed"
 	// TypeWalletUnavailable: wallet-rpc did not answer or died (retryable).
 	TypeWalletUnavailable = "WalletUnavailable"
+	// TypeWorkerBusy: the worker holds as many escrows as it may; another
+	// worker or a later retry claims the escrow (retryable).
+	TypeWorkerBusy = "WorkerBusy"
+	// TypeWorkerLost: the worker holding the escrow's wallet files stopped
+	// polling its task queue for longer than the escrow allows (set by the
+	// workflow, not an activity). Retry the order under a new escrow id.
+	TypeWorkerLost = "WorkerLost"
 )
 
 // NonRetryableTypes lists the error types a retry cannot fix.

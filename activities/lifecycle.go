@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/walletstore"
@@ -26,6 +27,10 @@ type ClaimInput struct {
 type ClaimOutput struct {
 	// Resumed is true when this run had claimed the escrow already (a retry).
 	Resumed bool `json:"resumed"`
+	// TaskQueue is the task queue of the worker that claimed the escrow
+	// and holds its wallet files: the escrow's wallet activities must run
+	// there. Empty for a worker without one.
+	TaskQueue string `json:"taskQueue,omitempty"`
 }
 
 // claim is the content of "<escrowId>.claim" in the wallet dir.
@@ -75,12 +80,25 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 	case errors.As(err, new(*json.SyntaxError)) || errors.As(err, new(*json.UnmarshalTypeError)):
 		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID, Detail: "its claim file is unreadable: " + err.Error()})
 	case err == nil && c.RunID == run:
-		return ClaimOutput{Resumed: true}, nil
+		a.mu.Lock()
+		a.held[in.EscrowID] = true // ours already, whatever the limit
+		a.mu.Unlock()
+		return ClaimOutput{Resumed: true, TaskQueue: a.hostQueue}, nil
 	case err == nil:
 		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
 			Detail: fmt.Sprintf("claimed by workflow %s run %s at %s", c.WorkflowID, c.RunID, c.Created.Format(time.RFC3339))})
 	case !errors.Is(err, fs.ErrNotExist):
 		return ClaimOutput{}, classify(err)
+	}
+	if a.runs != nil {
+		n, err := a.runs.OtherRuns(ctx, wfID, run)
+		if err != nil {
+			return ClaimOutput{}, classify(err)
+		}
+		if n > 0 {
+			return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+				Detail: fmt.Sprintf("workflow %s has %d earlier run(s); an escrow id runs once", wfID, n)})
+		}
 	}
 	names, err := a.store.List(escrowPrefix(in.EscrowID))
 	if err != nil {
@@ -90,16 +108,22 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
 			Detail: fmt.Sprintf("%d wallet files exist with no claim", len(names))})
 	}
+	if !a.admit(in.EscrowID) {
+		return ClaimOutput{}, temporal.NewApplicationError(fmt.Sprintf(
+			"worker holds %d escrows, its limit: another worker or a later retry takes this one", a.maxEscrows), TypeWorkerBusy)
+	}
 	b, _ := json.Marshal(claim{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Created: time.Now().UTC()})
 	if err := walletstore.AtomicCreateFile(a.claimPath(in.EscrowID), b, 0o600); err != nil {
+		a.release(in.EscrowID)
 		if errors.Is(err, walletstore.ErrExists) {
 			// Another run claimed it between our read and our write.
 			return a.ClaimEscrow(ctx, in)
 		}
 		return ClaimOutput{}, classify(err)
 	}
-	a.log.Info("multisig setup started", zap.String("escrow_id", in.EscrowID), zap.String("workflow_id", wfID))
-	return ClaimOutput{}, nil
+	a.log.Info("multisig setup started", zap.String("escrow_id", in.EscrowID), zap.String("workflow_id", wfID),
+		zap.String("task_queue", a.hostQueue))
+	return ClaimOutput{TaskQueue: a.hostQueue}, nil
 }
 
 // Outcomes of an escrow, for FinishEscrow.
@@ -171,6 +195,7 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 		if err != nil {
 			return // retried
 		}
+		a.release(in.EscrowID)
 		a.metrics.EscrowFinished(in.Outcome)
 		if a.onFinish != nil {
 			a.onFinish(FinishEvent{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Outcome: in.Outcome})
@@ -236,4 +261,22 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	}
 	log.Info("multisig setup succeeded", zap.Int64("ms", in.DurationMs), zap.Int("files_removed", out.Removed))
 	return out, nil
+}
+
+// admit counts escrowID among the escrows this worker holds, unless that
+// would exceed MaxEscrows.
+func (a *Activities) admit(escrowID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.maxEscrows > 0 && len(a.held) >= a.maxEscrows && !a.held[escrowID] {
+		return false
+	}
+	a.held[escrowID] = true
+	return true
+}
+
+func (a *Activities) release(escrowID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.held, escrowID)
 }

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -251,49 +250,21 @@ func TestEscrowSetup(t *testing.T) {
 // with it, restarts it, and expects the escrow to complete.
 func TestWorkerKilledDuringMaking(t *testing.T) {
 	tp := testenv.StartTemporal(t)
-	walletRPC := testenv.RequireBinary(t, "monero-wallet-rpc")
-	bin := testenv.BuildBinary(t, "./cmd/escrow-worker")
 	walletDir := t.TempDir()
 	logDir := t.TempDir()
 	sc := starter.New(tp.Client(t))
 	ctx := context.Background()
-
-	start := func(n int) (*exec.Cmd, string) {
-		logPath := filepath.Join(logDir, fmt.Sprintf("worker-%d.log", n))
-		f, err := os.Create(logPath)
-		require.NoError(t, err)
-		cmd := exec.Command(bin, "--pool-size", "3", "--log-format", "json")
-		cmd.Env = append(os.Environ(),
-			"TEMPORAL_ADDRESS="+tp.HostPort,
-			"ESCROWFLOW_WALLET_DIR="+walletDir,
-			"ESCROWFLOW_WALLET_RPC="+walletRPC,
-			"ESCROWFLOW_MASTER_SECRET="+masterSecret,
-		)
-		cmd.Stdout, cmd.Stderr = f, f
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				_ = cmd.Wait()
-			}
-			_ = f.Close()
-		})
-		testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-			b, _ := os.ReadFile(logPath)
-			return strings.Contains(string(b), `"worker started"`)
-		})
-		return cmd, logPath
+	start := func(n int) *workerProcess {
+		return startWorkerProcess(t, tp.HostPort, walletDir, filepath.Join(logDir, fmt.Sprintf("worker-%d.log", n)), "ESCROWFLOW_POOL_SIZE=3")
 	}
 
-	w1, log1 := start(1)
+	w1 := start(1)
 	_, err := sc.Start(ctx, "kill-1")
 	require.NoError(t, err)
 	waitState(t, sc, "kill-1", workflows.StateMaking)
-	children := jsonLogPIDs(t, log1)
+	children := jsonLogPIDs(t, w1.logPath)
 	require.Len(t, children, 3)
-	require.NoError(t, w1.Process.Kill())
-	_ = w1.Wait()
+	w1.kill(t)
 	for _, pid := range children {
 		testenv.WaitFor(t, 15*time.Second, fmt.Sprintf("wallet-rpc %d dies with its worker", pid), func() bool {
 			return testenv.ProcessGone(pid)

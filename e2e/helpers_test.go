@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,4 +186,49 @@ func jsonLogPIDs(t *testing.T, path string) []int {
 		}
 	}
 	return pids
+}
+
+// workerProcess runs cmd/escrow-worker as a separate process on tp with its
+// own wallet dir and JSON log; it is stopped (SIGTERM) when the test ends
+// unless the test killed it.
+type workerProcess struct {
+	cmd     *exec.Cmd
+	logPath string
+}
+
+func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env ...string) *workerProcess {
+	t.Helper()
+	bin := testenv.BuildBinary(t, "./cmd/escrow-worker")
+	f, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "--log-format", "json")
+	cmd.Env = append(append(os.Environ(),
+		"TEMPORAL_ADDRESS="+hostPort,
+		"ESCROWFLOW_WALLET_DIR="+walletDir,
+		"ESCROWFLOW_WALLET_RPC="+testenv.RequireBinary(t, "monero-wallet-rpc"),
+		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
+		"ESCROWFLOW_METRICS_ADDRESS=off",
+	), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+		_ = f.Close()
+	})
+	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), `"worker started"`)
+	})
+	return &workerProcess{cmd: cmd, logPath: logPath}
+}
+
+// kill ends the worker with SIGKILL and waits for it.
+func (w *workerProcess) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, w.cmd.Process.Kill())
+	_ = w.cmd.Wait()
 }

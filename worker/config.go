@@ -4,16 +4,22 @@
 package worker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
@@ -35,6 +41,8 @@ const (
 	EnvLogLevel           = "ESCROWFLOW_LOG_LEVEL"
 	EnvLogFormat          = "ESCROWFLOW_LOG_FORMAT"
 	EnvMetricsAddress     = "ESCROWFLOW_METRICS_ADDRESS"
+	EnvWorkerID           = "ESCROWFLOW_WORKER_ID"
+	EnvMaxEscrows         = "ESCROWFLOW_MAX_ESCROWS"
 )
 
 // Config is the worker's configuration. DefaultConfig holds every default.
@@ -78,6 +86,14 @@ type Config struct {
 	// MetricsAddress is the host:port of the Prometheus endpoint /metrics
 	// (loopback by default); "" or "off" disables metrics.
 	MetricsAddress string
+	// WorkerID names this worker's own task queue (escrow-setup-host-<id>),
+	// where the wallet activities of the escrows it claims run. It must
+	// stay with the wallet dir: empty reads <wallet dir>/.worker-id,
+	// creating it with a random id the first time.
+	WorkerID string
+	// MaxEscrows bounds the escrows this worker holds at once (0: none);
+	// beyond it, claims are left to other workers.
+	MaxEscrows int
 	// Codec encrypts workflow payloads (see worker/codec.go).
 	Codec CodecConfig
 	// Instrumentation makes the worker write each escrow's instrumentation
@@ -124,6 +140,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvLogFormat, &c.LogFormat)
 	str(EnvMetricsAddress, &c.MetricsAddress)
+	str(EnvWorkerID, &c.WorkerID)
 	codecFromEnv(getenv, &c.Codec)
 	if err := instrumentationFromEnv(getenv, &c); err != nil {
 		return c, err
@@ -137,7 +154,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv(EnvMasterSecret); v != "" {
 		c.MasterSecret = []byte(v)
 	}
-	for name, dst := range map[string]*int{EnvPoolSize: &c.PoolSize, EnvMaxConcurrentCalls: &c.MaxConcurrentCalls} {
+	for name, dst := range map[string]*int{EnvPoolSize: &c.PoolSize, EnvMaxConcurrentCalls: &c.MaxConcurrentCalls, EnvMaxEscrows: &c.MaxEscrows} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -179,6 +196,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console (for people) or json (env "+EnvLogFormat+")")
 	fs.StringVar(&c.MetricsAddress, "metrics-address", c.MetricsAddress, "host:port of the Prometheus endpoint /metrics; empty or off disables it (env "+EnvMetricsAddress+")")
+	fs.StringVar(&c.WorkerID, "worker-id", c.WorkerID, "this worker's id; its own task queue is escrow-setup-host-<id>; empty: kept in <wallet dir>/.worker-id (env "+EnvWorkerID+")")
+	fs.IntVar(&c.MaxEscrows, "max-escrows", c.MaxEscrows, "escrows this worker holds at once, 0 for no bound; beyond it other workers claim them (env "+EnvMaxEscrows+")")
 	registerInstrumentationFlags(fs, c)
 	c.Codec.registerFlags(fs)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
@@ -242,4 +261,40 @@ func (c *Config) endpoints() ([]pool.Endpoint, error) {
 		eps = append(eps, ep)
 	}
 	return eps, nil
+}
+
+var workerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// resolveWorkerID returns WorkerID, or the id kept in walletDir/.worker-id
+// (created with a random id the first time), so that a restarted worker
+// polls the task queue its escrows' activities wait on.
+func (c *Config) resolveWorkerID(walletDir string) (string, error) {
+	if c.WorkerID != "" {
+		if !workerIDPattern.MatchString(c.WorkerID) {
+			return "", fmt.Errorf("worker id %q: want 1-64 of A-Z a-z 0-9 _ -", c.WorkerID)
+		}
+		return c.WorkerID, nil
+	}
+	path := filepath.Join(walletDir, ".worker-id")
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			id := strings.TrimSpace(string(b))
+			if !workerIDPattern.MatchString(id) {
+				return "", fmt.Errorf("%s holds %q, not a worker id", path, id)
+			}
+			return id, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		rnd := make([]byte, 6)
+		if _, err := rand.Read(rnd); err != nil {
+			return "", err
+		}
+		err = walletstore.AtomicCreateFile(path, []byte("w-"+hex.EncodeToString(rnd)+"\n"), 0o600)
+		if err != nil && !errors.Is(err, walletstore.ErrExists) {
+			return "", fmt.Errorf("worker id: %w", err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
@@ -196,6 +197,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	exports := newExporter(cfg, tc, dc, log.Named("instrumentation")) // nil unless cfg.Instrumentation
 	defer exports.close()
 
+	workerID, err := cfg.resolveWorkerID(walletDir)
+	if err != nil {
+		return err
+	}
+	hostQueue := workflows.HostTaskQueue(workerID)
 	acts := activities.New(activities.Config{
 		Leases:             activities.PoolLeaser(p),
 		Store:              store,
@@ -204,19 +210,50 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		MaxConcurrentCalls: cfg.MaxConcurrentCalls,
 		Metrics:            metrics,
 		OnFinish:           exports.hook(),
+		HostTaskQueue:      hostQueue,
+		MaxEscrows:         cfg.MaxEscrows,
+		Runs:               visibilityRuns{tc},
 	})
-	w := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{
-		WorkerStopTimeout: cfg.ShutdownTimeout,
-	})
-	Register(w, acts)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	// The shared queue runs workflows and ClaimEscrow (any worker may
+	// claim); the worker's own queue runs the wallet activities of the
+	// escrows it claimed, next to their files.
+	shared := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	Register(shared, acts)
+	host := sdkworker.New(tc, hostQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	host.RegisterActivity(acts)
+	if err := host.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", hostQueue, err)
 	}
-	log.Info("worker started", zap.String("task_queue", workflows.TaskQueue), zap.Int("pool_size", p.Stats().Size))
+	defer host.Stop()
+	if err := shared.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
+	}
+	log.Info("worker started", zap.String("task_queue", workflows.TaskQueue), zap.String("host_task_queue", hostQueue),
+		zap.String("worker_id", workerID), zap.Int("pool_size", p.Stats().Size))
 	<-ctx.Done()
 	log.Info("worker stopping")
-	w.Stop()
+	shared.Stop()
 	return nil
+}
+
+// visibilityRuns counts a workflow id's runs in Temporal visibility.
+type visibilityRuns struct{ c client.Client }
+
+func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string) (int, error) {
+	resp, err := v.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    fmt.Sprintf("WorkflowId = %q", workflowID),
+		PageSize: 10,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list runs of %s: %w", workflowID, err)
+	}
+	n := 0
+	for _, ex := range resp.GetExecutions() {
+		if ex.GetExecution().GetRunId() != runID {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Register registers the EscrowSetup workflow and acts on w.

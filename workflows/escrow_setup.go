@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -46,13 +47,22 @@ var FinishOptions = workflow.ActivityOptions{
 	},
 }
 
+// hostQueueChange names the change that runs wallet activities on the task
+// queue of the worker that claimed the escrow (replays of histories from
+// before it keep every activity on the shared queue).
+const hostQueueChange = "host-task-queue"
+
 // setup is the state of one EscrowSetup run.
 type setup struct {
-	ctx       workflow.Context
-	status    Status
-	result    SetupResult
-	snapshots [3]string // per role (index in Roles), last committed snapshot
-	infos     [3]string // per role, its latest multisig message
+	ctx workflow.Context
+	// hostQueue is the task queue of the worker holding the escrow's
+	// wallet files; "" runs wallet activities on the workflow's queue.
+	hostQueue  string
+	workerLost time.Duration
+	status     Status
+	result     SetupResult
+	snapshots  [3]string // per role (index in Roles), last committed snapshot
+	infos      [3]string // per role, its latest multisig message
 }
 
 // EscrowSetup sets up a 2-of-3 multisig wallet for buyer, vendor and
@@ -63,7 +73,10 @@ type setup struct {
 // cancellation it frees the escrow's wallet-rpc processes, parks its wallet
 // files and ends FAILED with the reason's error type.
 func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
-	s := &setup{ctx: ctx}
+	s := &setup{ctx: ctx, workerLost: in.WorkerLostAfter}
+	if s.workerLost <= 0 {
+		s.workerLost = DefaultWorkerLostAfter
+	}
 	s.status = Status{EscrowID: in.EscrowID, State: StateCreating, Roles: map[Role]RoleStatus{}}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
 		return s.status, nil
@@ -97,10 +110,15 @@ func (s *setup) run(in SetupInput, started time.Time) error {
 	if err := s.setState(StateCreating); err != nil {
 		return err
 	}
-	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
-	if err := workflow.ExecuteActivity(fctx, a.ClaimEscrow, activities.ClaimInput{EscrowID: in.EscrowID}).Get(ctx, nil); err != nil {
+	var claim activities.ClaimOutput
+	cctx := workflow.WithActivityOptions(ctx, FinishOptions)
+	if err := workflow.ExecuteActivity(cctx, a.ClaimEscrow, activities.ClaimInput{EscrowID: in.EscrowID}).Get(ctx, &claim); err != nil {
 		return err
 	}
+	if workflow.GetVersion(ctx, hostQueueChange, workflow.DefaultVersion, 1) == 1 {
+		s.hostQueue = claim.TaskQueue
+	}
+	fctx := s.hostOptions(ctx, FinishOptions)
 
 	if _, err := s.round(RoundCreate, a.CreateWallet, nil); err != nil {
 		return err
@@ -190,7 +208,7 @@ func (s *setup) peers(i int) []string {
 // three, recording each role's timing as it finishes. It returns the first
 // error after every role's activity has ended.
 func (s *setup) round(r Round, activity any, peers func(i int) []string) ([3]activities.StepOutput, error) {
-	ctx := workflow.WithActivityOptions(s.ctx, StepOptions)
+	ctx := s.hostOptions(s.ctx, StepOptions)
 	var outs [3]activities.StepOutput
 	var errs [3]error
 	sel := workflow.NewSelector(ctx)
@@ -232,6 +250,17 @@ func (s *setup) round(r Round, activity any, peers func(i int) []string) ([3]act
 	return outs, nil
 }
 
+// hostOptions returns ctx with opts, on the escrow's worker's own task
+// queue when it has one: there a worker that stopped polling is noticed by
+// the ScheduleToStart timeout, which Temporal does not retry.
+func (s *setup) hostOptions(ctx workflow.Context, opts workflow.ActivityOptions) workflow.Context {
+	if s.hostQueue != "" {
+		opts.TaskQueue = s.hostQueue
+		opts.ScheduleToStartTimeout = s.workerLost
+	}
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
 func (s *setup) setState(st State) error {
 	s.status.State = st
 	return s.upsertState()
@@ -251,6 +280,9 @@ func (s *setup) fail(err error, started time.Time) error {
 	switch {
 	case temporal.IsCanceledError(err):
 		outcome, reasonType, reason = activities.OutcomeCancelled, "Cancelled", "cancelled"
+	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
+		reasonType = activities.TypeWorkerLost
+		reason = fmt.Sprintf("the worker holding the wallets (task queue %s) did not poll for %s", s.hostQueue, s.workerLost)
 	case errors.As(err, &appErr):
 		reasonType, reason = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeout):
@@ -260,7 +292,7 @@ func (s *setup) fail(err error, started time.Time) error {
 
 	ctx, _ := workflow.NewDisconnectedContext(s.ctx)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, EscrowStateKey.ValueSet(string(StateFailed)))
-	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
+	fctx := s.hostOptions(ctx, FinishOptions)
 	finish := activities.FinishInput{EscrowID: s.status.EscrowID, Outcome: outcome, Reason: reason,
 		ReasonType: reasonType, DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
 	if ferr := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); ferr != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -27,10 +28,11 @@ type fakeProtocol struct {
 	finishes []activities.FinishInput
 	failOnce map[string]error // "round/role" → error returned on the first call
 	address  map[string]string
+	queues   map[string]int // task queue → wallet activities run there
 }
 
 func newFake(t *testing.T) *fakeProtocol {
-	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}}
+	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}}
 }
 
 func msg(round, role string) string { return "Multisig-" + round + "-" + role }
@@ -41,8 +43,9 @@ var prevRound = map[string]string{
 	string(RoundExchange2): string(RoundExchange1),
 }
 
-func (f *fakeProtocol) step(_ context.Context, in activities.StepInput) (activities.StepOutput, error) {
+func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activities.StepOutput, error) {
 	f.mu.Lock()
+	f.queues[activity.GetInfo(ctx).TaskQueue]++
 	key := in.Round + "/" + in.Role
 	f.calls[key]++
 	n := f.calls[key]
@@ -98,8 +101,9 @@ func (f *fakeProtocol) finish(_ context.Context, in activities.FinishInput) (act
 type setupSuite struct {
 	suite.Suite
 	testsuite.WorkflowTestSuite
-	env  *testsuite.TestWorkflowEnvironment
-	fake *fakeProtocol
+	env       *testsuite.TestWorkflowEnvironment
+	fake      *fakeProtocol
+	hostQueue string // what ClaimEscrow answers
 }
 
 func TestEscrowSetup(t *testing.T) { suite.Run(t, new(setupSuite)) }
@@ -109,12 +113,13 @@ func (s *setupSuite) SetupTest() {
 	s.env.RegisterWorkflowWithOptions(EscrowSetup, workflow.RegisterOptions{Name: WorkflowName})
 	s.env.RegisterActivity(&activities.Activities{})
 	s.fake = newFake(s.T())
+	s.hostQueue = ""
 }
 
 // mockActivities routes every activity to the fake; makeDelay, if set,
 // makes each MakeMultisig call take that long on the test clock.
 func (s *setupSuite) mockActivities(makeDelay time.Duration) {
-	s.env.OnActivity(a.ClaimEscrow, mock.Anything, mock.Anything).Return(activities.ClaimOutput{}, nil)
+	s.env.OnActivity(a.ClaimEscrow, mock.Anything, mock.Anything).Return(activities.ClaimOutput{TaskQueue: s.hostQueue}, nil)
 	for _, act := range []any{a.CreateWallet, a.PrepareMultisig, a.ExchangeMultisigKeys, a.VerifyMultisig} {
 		s.env.OnActivity(act, mock.Anything, mock.Anything).Return(s.fake.step)
 	}
@@ -239,4 +244,12 @@ func (s *setupSuite) TestCancellationParksAndFrees() {
 	s.Equal("Cancelled", st.ReasonType)
 	s.Require().Len(s.fake.finishes, 1)
 	s.Equal(activities.OutcomeCancelled, s.fake.finishes[0].Outcome)
+}
+
+func (s *setupSuite) TestWalletActivitiesRunOnTheClaimingWorkersQueue() {
+	s.hostQueue = HostTaskQueue("w1")
+	s.mockActivities(0)
+	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-6"})
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Equal(map[string]int{HostTaskQueue("w1"): 18}, s.fake.queues, "all 18 wallet steps on the worker's own queue")
 }

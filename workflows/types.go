@@ -30,6 +30,19 @@ const (
 // Web UI can filter escrows. The Temporal namespace must have it registered.
 var EscrowStateKey = temporal.NewSearchAttributeKeyKeyword("EscrowState")
 
+// HostTaskQueuePrefix prefixes a worker id to form that worker's own task
+// queue, where the wallet activities of the escrows it holds run.
+const HostTaskQueuePrefix = TaskQueue + "-host-"
+
+// HostTaskQueue returns the task queue of the worker workerID.
+func HostTaskQueue(workerID string) string { return HostTaskQueuePrefix + workerID }
+
+// DefaultWorkerLostAfter is how long wallet activities wait for their
+// worker to poll (Temporal's ScheduleToStart timeout) before the escrow
+// fails with WorkerLost. A worker restart takes seconds; this covers a
+// host reboot.
+const DefaultWorkerLostAfter = 2 * time.Minute
+
 // WorkflowID returns the workflow id of the escrow escrowID.
 func WorkflowID(escrowID string) string { return WorkflowIDPrefix + escrowID }
 
@@ -86,6 +99,10 @@ const (
 // are optional; unknown fields are ignored.
 type SetupInput struct {
 	EscrowID string `json:"escrowId"`
+	// WorkerLostAfter is how long the escrow's wallet activities may wait
+	// for the worker that holds its files to poll before the escrow fails
+	// with WorkerLost; 0 means DefaultWorkerLostAfter.
+	WorkerLostAfter time.Duration `json:"workerLostAfter,omitempty"`
 
 	// malformed is why the input, valid JSON of another shape ([], "x",
 	// {"escrowId":5}), did not decode; EscrowSetup fails such a run with
