@@ -13,9 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/internal/testenv"
@@ -31,7 +28,9 @@ import (
 func TestInstrumentationExport(t *testing.T) {
 	tp := testenv.StartTemporal(t)
 	walletDir, exportDir := t.TempDir(), filepath.Join(t.TempDir(), "instrumentation")
-	logs := instrumentedWorker(t, tp.HostPort, walletDir, exportDir)
+	logs := inProcessWorker(t, tp.HostPort, walletDir, 3, func(c *worker.Config) {
+		c.Instrumentation, c.InstrumentationDir = true, exportDir
+	})
 	tc := tp.Client(t)
 	sc := starter.New(tc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -137,42 +136,4 @@ func assertNoMultisigStrings(t *testing.T, doc []byte) {
 	}
 	walk(v)
 	assert.NotContains(t, string(doc), `"Multisig`)
-}
-
-// instrumentedWorker is inProcessWorker with a pool of three processes and
-// the instrumentation export into exportDir.
-func instrumentedWorker(t *testing.T, hostPort, walletDir, exportDir string) *observer.ObservedLogs {
-	t.Helper()
-	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
-	core, logs := observer.New(zapcore.DebugLevel)
-	cfg := worker.DefaultConfig()
-	cfg.TemporalAddress = hostPort
-	cfg.WalletDir = walletDir
-	cfg.PoolSize = 3
-	cfg.WalletRPCBinary = bin
-	cfg.MasterSecret = []byte(masterSecret)
-	cfg.MetricsAddress = "off"
-	cfg.Instrumentation = true
-	cfg.InstrumentationDir = exportDir
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("worker did not stop within 60 s")
-		}
-	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("worker stopped: %v", err)
-		default:
-		}
-		return logs.FilterMessage("worker started").Len() > 0
-	})
-	return logs
 }

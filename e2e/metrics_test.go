@@ -66,7 +66,7 @@ func TestMetrics(t *testing.T) {
 
 	// The Temporal SDK's metrics, as the OpenTelemetry exporter names them.
 	require.GreaterOrEqual(t, value("temporal_activity_execution_latency_seconds",
-		map[string]string{"activity_type": "MakeMultisig", "task_queue": workflows.TaskQueue}).GetHistogram().GetSampleCount(), uint64(3))
+		map[string]string{"activity_type": "MakeMultisig", "task_queue": workflows.HostTaskQueue("metrics")}).GetHistogram().GetSampleCount(), uint64(3))
 	require.Equal(t, 1.0, value("temporal_workflow_completed_total",
 		map[string]string{"workflow_type": workflows.WorkflowName}).GetCounter().GetValue())
 }
@@ -85,6 +85,7 @@ func metricsWorker(t *testing.T, hostPort, walletDir string, poolSize int) strin
 	cfg.WalletRPCBinary = bin
 	cfg.MasterSecret = []byte(masterSecret)
 	cfg.MetricsAddress = "127.0.0.1:0"
+	cfg.WorkerID = "metrics"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()
