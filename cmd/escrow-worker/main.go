@@ -1,6 +1,8 @@
 // Command escrow-worker is the escrowflow worker: it supervises a pool of
 // monero-wallet-rpc processes and runs the EscrowSetup workflow and its
-// activities on the Temporal task queue "escrow-setup".
+// activities on the Temporal task queue "escrow-setup" (workflows, claims)
+// and on its own queue "escrow-setup-host-<worker id>" (the wallet steps of
+// the escrows it claimed).
 //
 // Configuration comes from flags, then environment variables, then
 // defaults; run with --help for the list.
@@ -31,7 +33,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("escrow-worker", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: escrow-worker [flags]\n\nRuns the escrowflow worker: a pool of monero-wallet-rpc processes and the\nEscrowSetup workflow on task queue %q. Stops on SIGINT or SIGTERM.\n\nFlags:\n", "escrow-setup")
+		fmt.Fprintf(fs.Output(), "Usage: escrow-worker [flags]\n\nRuns the escrowflow worker: a pool of monero-wallet-rpc processes, the\nEscrowSetup workflow on task queue %q and the wallet activities of the\nescrows it claims on its own queue %q. Stops on SIGINT or SIGTERM.\n\nFlags:\n", "escrow-setup", "escrow-setup-host-<worker id>")
 		fs.PrintDefaults()
 	}
 	cfg.RegisterFlags(fs)
