@@ -16,6 +16,7 @@
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
+//	bench [-n 3] [-c 3]      compare escrowflow, direct wallet-rpc and the old global lock
 //
 // Global flags (also accepted after the command):
 //
@@ -190,6 +191,7 @@ func commands() []command {
 		{name: "seed-check", args: "[--worker-log FILE]", summary: "run the old design's Tests 1-4 and check its success criteria", flags: seedCheckFlags},
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
+		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
 	}
 }
 
