@@ -305,8 +305,8 @@ func TestCorpusBadInput(t *testing.T) {
 		assert.Empty(t, corpusNames(t, workDir), "nothing in the CLIs' working directory")
 		assert.Equal(t, doneFiles, corpusFileSums(t, walletDir), "the wallet dir holds the real escrow's files, unchanged")
 		for _, name := range corpusNames(t, walletDir) {
-			if name == ".walletrpc" {
-				continue // the pool's run dir (logs, ring db)
+			if name == ".walletrpc" || name == ".worker-id" {
+				continue // the pool's run dir (logs, ring db); the worker's id
 			}
 			wallet := name
 			for _, suf := range []string{walletstore.KeysSuffix, walletstore.AddressSuffix, walletstore.ManifestSuffix} {
