@@ -59,6 +59,12 @@ type Temporal struct {
 	exited   chan struct{} // closed once cmd.Wait has returned
 	waitErr  error         // result of cmd.Wait, valid after exited is closed
 	stopOnce sync.Once
+
+	// cli, args and dir are the command line and working directory the
+	// server was started with; Restart starts it again with them.
+	cli  string
+	args []string
+	dir  string
 }
 
 // StartTemporal starts a Temporal dev server on free 127.0.0.1 ports with a
@@ -130,6 +136,9 @@ func startTemporalOnce(t testing.TB, cli string) (tp *Temporal, retry bool, err 
 		LogPath:   logPath,
 		cmd:       cmd,
 		exited:    make(chan struct{}),
+		cli:       cli,
+		args:      args,
+		dir:       dir,
 	}
 	go func() {
 		tp.waitErr = cmd.Wait()
