@@ -26,6 +26,9 @@ build: ## Build bin/escrow-worker and bin/escrowctl
 	$(GO) build -o $(BIN)/escrow-worker ./cmd/escrow-worker
 	$(GO) build -o $(BIN)/escrowctl ./cmd/escrowctl
 
+# test runs one package at a time (-p 1): the end-to-end, pool and chaos
+# packages each run Temporal dev servers and wallet-rpc pools that need the
+# machine's cores to themselves; side by side on 2 cores they get flaky.
 test: prereqs-test ## gofmt check, go vet and all tests with -race (what CI runs)
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
@@ -34,9 +37,6 @@ test: prereqs-test ## gofmt check, go vet and all tests with -race (what CI runs
 		exit 1; \
 	fi
 	$(GO) vet ./...
-	# -p 1: the end-to-end, pool and chaos packages each run Temporal dev
-	# servers and wallet-rpc pools that need the machine's cores to
-	# themselves; run side by side on 2 cores their timeouts become flaky.
 	ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./...
 
 demo: prereqs build ## Start Temporal + worker on 127.0.0.1 and run 3 escrows (stack keeps running)
