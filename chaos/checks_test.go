@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
@@ -360,8 +360,7 @@ func (v *verifier) start() error {
 		"--wallet-dir", v.dir, "--shared-ringdb-dir", filepath.Join(v.dir, ".ringdb"),
 		"--log-file", filepath.Join(v.dir, fmt.Sprintf("wallet-rpc-%d.log", port)), "--max-log-files", "1")
 	cmd.Dir = v.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startLocked(cmd); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", v.binary, err)
 	}
 	v.pid, v.exited = cmd.Process.Pid, make(chan struct{})
@@ -466,36 +465,6 @@ func (v *verifier) verify(walletDir string, res *workflows.SetupResult) error {
 		}
 	}
 	return nil
-}
-
-// Processes started by the run get a parent-death signal, which Linux
-// sends when the *thread* that forked them exits. Go retires an OS thread
-// when a goroutine locked to it ends (for example a wallet-rpc pool's
-// spawner when the pool stops), so children are forked from one goroutine
-// locked to its thread for the life of the test process.
-var (
-	spawnOnce sync.Once
-	spawnReqs = make(chan spawnReq)
-)
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-// startLocked starts cmd from the run's locked spawner thread.
-func startLocked(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range spawnReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd: cmd, done: done}
-	return <-done
 }
 
 func copyFile(src, dst string) error {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/workflows"
 )
@@ -96,9 +97,8 @@ func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, e
 		"ESCROWFLOW_METRICS_ADDRESS=off",
 	)
 	cmd.Stdout, cmd.Stderr = f, f
-	// The worker dies with the test process (see startLocked).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startLocked(cmd); err != nil {
+	// The worker dies with the test process.
+	if err := spawn.Start(cmd); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

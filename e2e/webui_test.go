@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/workflows"
@@ -175,10 +176,12 @@ func runChromium(t *testing.T, chromium string, budgetMs int, args ...string) st
 	}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
+	err := spawn.Start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("chromium %v: killed after %s\nstderr:\n%s", args, chromiumTimeout, tailString(stderr.String(), 40))
 	}

@@ -45,6 +45,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/escrowflow/escrowflow/bench"
+	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/worker"
 	"github.com/escrowflow/escrowflow/worker/pool"
@@ -789,8 +790,7 @@ func startDevServerOnce(ctx context.Context, cli, dir string, attempt int) (srv 
 	)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", cli, err)
 	}
 	srv = &devServer{hostPort: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), pid: cmd.Process.Pid, logPath: logPath, exited: make(chan struct{})}

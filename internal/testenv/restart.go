@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/escrowflow/escrowflow/internal/spawn"
 )
 
 // temporalRestartAttempts bounds how often Restart tries to start the server
@@ -66,8 +66,7 @@ func (tp *Temporal) startAgain() error {
 	cmd.Dir = tp.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startOnLockedThread(cmd); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", tp.cli, err)
 	}
 	exited := make(chan struct{})
@@ -83,35 +82,4 @@ func (tp *Temporal) startAgain() error {
 		return fmt.Errorf("%w\n--- %s (last %d lines) ---\n%s", err, tp.LogPath, logTailLines, tail(tp.LogPath, logTailLines))
 	}
 	return nil
-}
-
-// Linux sends the parent-death signal when the OS *thread* that forked the
-// child exits, and Go ends a thread when a goroutine locked to it returns
-// (for example the spawner of a worker/pool.Pool when the pool stops). A
-// server forked from an arbitrary thread could therefore be killed in the
-// middle of a test. Restart forks from one goroutine locked to its thread
-// for the life of the test process instead.
-var (
-	lockedSpawnOnce sync.Once
-	lockedSpawnReqs = make(chan lockedSpawnReq)
-)
-
-type lockedSpawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-// startOnLockedThread starts cmd from the package's locked spawner thread.
-func startOnLockedThread(cmd *exec.Cmd) error {
-	lockedSpawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range lockedSpawnReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	lockedSpawnReqs <- lockedSpawnReq{cmd: cmd, done: done}
-	return <-done
 }

@@ -20,6 +20,8 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/escrowflow/escrowflow/internal/spawn"
 )
 
 const (
@@ -124,8 +126,7 @@ func startTemporalOnce(t testing.TB, cli string) (tp *Temporal, retry bool, err 
 	cmd.Stdin = nil
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", cli, err)
 	}
 	tp = &Temporal{

@@ -34,6 +34,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
@@ -158,7 +159,6 @@ type Pool struct {
 	cfg      Config
 	log      *zap.Logger
 	managed  bool
-	spawn    chan spawnReq
 	mu       sync.Mutex
 	slots    []*slot
 	changed  chan struct{} // closed and replaced on every state change
@@ -199,8 +199,6 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("pool: run dir: %w", err)
 	}
 	p.managed = true
-	p.spawn = make(chan spawnReq)
-	go spawner(p.spawn)
 	for i := 0; i < cfg.Size; i++ {
 		p.slots = append(p.slots, &slot{id: i, exited: make(chan struct{})})
 	}
@@ -223,23 +221,6 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p.wg.Add(1)
 	go p.healthLoop()
 	return p, nil
-}
-
-// spawnReq asks the spawner goroutine to start a command.
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-// spawner starts every child from one goroutine locked to its OS thread for
-// the life of the pool: Linux delivers the parent-death signal when the
-// thread that forked the child exits, and a locked thread that never returns
-// is never retired by the Go runtime.
-func spawner(reqs chan spawnReq) {
-	runtime.LockOSThread()
-	for r := range reqs {
-		r.done <- r.cmd.Start()
-	}
 }
 
 func freePort() (int, error) {
@@ -310,10 +291,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	}
 	cmd := exec.Command(p.cfg.Binary, p.args(port, user, pass)...)
 	cmd.Dir = p.cfg.RunDir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	done := make(chan error, 1)
-	p.spawn <- spawnReq{cmd: cmd, done: done}
-	if err := <-done; err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return fmt.Errorf("pool: start %s: %w", p.cfg.Binary, err)
 	}
 	cc := rpcclient.DefaultConfig()
@@ -684,8 +662,5 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}
 	}
 	p.wg.Wait()
-	if p.spawn != nil {
-		close(p.spawn)
-	}
 	return nil
 }
