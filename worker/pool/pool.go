@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	defer cancel()
 	errs := make(chan error, cfg.Size)
 	for _, s := range p.slots {
-		go func(s *slot) { errs <- p.startProcess(startCtx, s) }(s)
+		go func(s *slot) { errs <- p.startSlot(startCtx, s) }(s)
 	}
 	var firstErr error
 	for range p.slots {
@@ -277,6 +277,48 @@ func (p *Pool) args(port int, user, pass string) []string {
 // its own supervisor restarts it, so the caller must not start another.
 var errSupervised = errors.New("supervised")
 
+// errExited marks a process that exited before it answered.
+var errExited = errors.New("exited during start")
+
+// startAttempts is how many processes Start lets a slot go through before
+// it gives up on the slot.
+const startAttempts = 3
+
+// startSlot starts the first process of slot s. A process that exits before
+// it answers (it lost the race for its port, say) is restarted by its
+// supervisor on a new port; startSlot waits for that instead of failing the
+// whole pool, up to startAttempts processes, so that a binary that can never
+// start still fails fast.
+func (p *Pool) startSlot(ctx context.Context, s *slot) error {
+	first := p.startProcess(ctx, s)
+	if !errors.Is(first, errExited) {
+		return first
+	}
+	for {
+		p.mu.Lock()
+		ready, gen, exited, changed, stopped := s.ready, s.gen, s.exited, p.changed, p.stopped
+		p.mu.Unlock()
+		if ready {
+			return nil
+		}
+		if stopped {
+			return ErrStopped
+		}
+		if gen >= startAttempts {
+			select {
+			case <-exited:
+				return fmt.Errorf("%w (%d processes tried)", first, gen)
+			default:
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%w; no restart answered: %w", first, ctx.Err())
+		}
+	}
+}
+
 // startProcess starts the process of slot s and waits until it answers.
 // Once the process is spawned, a supervisor goroutine owns it; a failure
 // after that point wraps errSupervised.
@@ -326,7 +368,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("pool: wallet-rpc on port %d exited during start (see %s): %w", port, p.cfg.RunDir, errSupervised)
+			return fmt.Errorf("pool: wallet-rpc on port %d (see %s): %w (%w)", port, p.cfg.RunDir, errExited, errSupervised)
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
 			return fmt.Errorf("pool: wallet-rpc on port %d did not answer: %w (%w)", port, ctx.Err(), errSupervised)

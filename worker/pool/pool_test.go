@@ -488,3 +488,19 @@ func TestStartFailsCleanly(t *testing.T) {
 	require.Contains(t, err.Error(), "exited during start")
 	require.Nil(t, p)
 }
+
+// TestStartSurvivesOneEarlyExit gives the pool a wallet-rpc whose first
+// process exits before it answers (as one that lost the race for its port
+// does): Start waits for that slot's supervised restart instead of failing.
+func TestStartSurvivesOneEarlyExit(t *testing.T) {
+	real := testenv.RequireBinary(t, "monero-wallet-rpc")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "flaky-wallet-rpc")
+	marker := filepath.Join(dir, "failed-once")
+	script := fmt.Sprintf("#!/bin/sh\nif mkdir %q 2>/dev/null; then exit 3; fi\nexec %q \"$@\"\n", marker, real)
+	require.NoError(t, os.WriteFile(bin, []byte(script), 0o700))
+	p, _ := startPool(t, 2, func(c *pool.Config) { c.Binary = bin })
+	require.DirExists(t, marker, "one process did exit early")
+	require.Equal(t, 2, p.Stats().Ready)
+	require.Len(t, p.PIDs(), 2)
+}
