@@ -40,6 +40,33 @@ func IsDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
+// MinFree is the free space below which DirFault calls a wallet dir full:
+// a little more than two copies of a wallet on testnet (≈ 0.4 MB each).
+const MinFree = 1 << 20
+
+// DirFault tells whether the file system under dir can no longer take
+// wallet writes: it returns an error wrapping syscall.EROFS when it is
+// mounted read-only, one wrapping syscall.ENOSPC when fewer than MinFree
+// bytes are free to unprivileged users, and nil otherwise (also when statfs
+// itself fails). Call it after a write by another program (monero-wallet-rpc)
+// failed, to tell a disk fault from that program's own refusal.
+func DirFault(dir string) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil
+	}
+	if st.Flags&stRdonly != 0 {
+		return fmt.Errorf("walletstore: wallet dir %s: %w", dir, syscall.EROFS)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free < MinFree {
+		return fmt.Errorf("walletstore: wallet dir %s has %d bytes free: %w", dir, free, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// stRdonly is ST_RDONLY of statfs(2)'s f_flags.
+const stRdonly = 0x1
+
 // CopyAtomic copies the regular file srcPath to the new file dstPath and
 // returns the number of bytes copied and their lowercase hex SHA-256, hashed
 // from the very bytes written to dstPath (not re-read from the source).

@@ -21,7 +21,9 @@
 // silently replaces); and the directory is fsynced afterwards so the new
 // name itself survives a power loss. Files are created 0600 and
 // directories 0700. Temporary files are named "." + TARGET + ".<digits>.tmp"
-// and can be cleaned up with Store.RemoveTemps.
+// and can be cleaned up with Store.RemoveTemps, which also removes the
+// "NAME.new" and "NAME.keys.new" files monero-wallet-rpc leaves when a save
+// of its own fails half-way.
 //
 // The store does not lock the source wallet: callers must make sure a
 // wallet is not being written (e.g. it is closed in monero-wallet-rpc)
@@ -598,9 +600,11 @@ func (s *Store) List(prefix string) ([]string, error) {
 	return names, nil
 }
 
-// RemoveTemps deletes leftover temporary files ("." + TARGET +
-// ".<digits>.tmp", as created by this package) whose TARGET file name
-// begins with prefix, and returns how many it removed. Temp files are only
+// RemoveTemps deletes leftover temporary files whose TARGET file name
+// begins with prefix, and returns how many it removed: this package's own
+// ("." + TARGET + ".<digits>.tmp") and monero-wallet-rpc's (TARGET + ".new",
+// where TARGET is a valid wallet NAME or NAME.keys: wallet2 saves there and
+// renames, so a failed save leaves one behind). Temp files are only
 // left behind by a crash, so call it when no write to matching names is in
 // progress (e.g. at startup): removing the temp file of a running copy makes
 // that copy fail (cleanly).
@@ -613,6 +617,9 @@ func (s *Store) RemoveTemps(prefix string) (int, error) {
 	var errs []error
 	for _, e := range entries {
 		target, ok := tempTarget(e.Name())
+		if !ok {
+			target, ok = walletRPCTempTarget(e.Name())
+		}
 		if !ok || !e.Type().IsRegular() || !strings.HasPrefix(target, prefix) {
 			continue
 		}
@@ -633,6 +640,19 @@ func (s *Store) RemoveTemps(prefix string) (int, error) {
 		return n, fmt.Errorf("walletstore: remove temps: %w", err)
 	}
 	return n, nil
+}
+
+// walletRPCTempTarget parses NAME + ".new" and NAME + ".keys.new" for a
+// valid wallet NAME.
+func walletRPCTempTarget(file string) (string, bool) {
+	target, ok := strings.CutSuffix(file, ".new")
+	if !ok {
+		return "", false
+	}
+	if ValidateName(strings.TrimSuffix(target, KeysSuffix)) != nil {
+		return "", false
+	}
+	return target, true
 }
 
 // tempTarget parses "." + target + "." + digits + ".tmp".

@@ -645,8 +645,13 @@ func TestRemoveTemps(t *testing.T) {
 	tempA1 := mk(".a1.*.tmp")
 	tempA2Manifest := mk(".a2.sha256.*.tmp")
 	tempB := mk(".b1.address.txt.*.tmp")
+	// monero-wallet-rpc's own leftovers of a failed save.
+	for _, n := range []string{"a1.new", "a1.keys.new", "b1.keys.new"} {
+		require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), n), nil, 0o600))
+	}
 	// Look-alikes that must survive.
-	keep := []string{".a1.keys.12x.tmp", ".a1.keys.tmp", "a1.123.tmp", ".a1.keys.123.tmpx", ".a1.keys.123"}
+	keep := []string{".a1.keys.12x.tmp", ".a1.keys.tmp", "a1.123.tmp", ".a1.keys.123.tmpx", ".a1.keys.123",
+		"a1.address.txt.new", "a1.new.keys", ".a1.new", "a1.keys.new.x", "a 1.new"}
 	for _, n := range keep {
 		require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), n), nil, 0o600))
 	}
@@ -658,9 +663,9 @@ func TestRemoveTemps(t *testing.T) {
 		want     int
 		wantGone []string
 	}{
-		{name: "prefix a1", give: "a1", want: 2, wantGone: []string{tempA1Keys, tempA1}},
+		{name: "prefix a1", give: "a1", want: 4, wantGone: []string{tempA1Keys, tempA1, "a1.new", "a1.keys.new"}},
 		{name: "again is a no-op", give: "a1", want: 0},
-		{name: "everything else", give: "", want: 2, wantGone: []string{tempA2Manifest, tempB}},
+		{name: "everything else", give: "", want: 3, wantGone: []string{tempA2Manifest, tempB, "b1.keys.new"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

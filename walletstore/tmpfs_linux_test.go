@@ -56,3 +56,28 @@ func TestRealDiskFull(t *testing.T) {
 	require.NoError(t, err)
 	requireWalletEqual(t, s, "small-snap", small)
 }
+
+// TestDirFault checks DirFault on a roomy dir, on a tmpfs with less than
+// MinFree left, and on the same tmpfs remounted read-only.
+func TestDirFault(t *testing.T) {
+	require.NoError(t, DirFault(t.TempDir()), "an ordinary temp dir has room")
+	if os.Geteuid() != 0 {
+		t.Skip("skipping the tmpfs cases: needs root to mount a tmpfs")
+	}
+	mnt := filepath.Join(t.TempDir(), "tiny")
+	require.NoError(t, os.Mkdir(mnt, 0o700))
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=2m,mode=0700"); err != nil {
+		t.Skipf("skipping the tmpfs cases: mount -t tmpfs not permitted here (%v)", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	require.NoError(t, DirFault(mnt), "2 MiB free")
+
+	require.NoError(t, os.WriteFile(filepath.Join(mnt, "fill"), make([]byte, 1536<<10), 0o600))
+	err := DirFault(mnt)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.True(t, IsDiskFull(err))
+
+	require.NoError(t, os.Remove(filepath.Join(mnt, "fill")))
+	require.NoError(t, syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""))
+	require.ErrorIs(t, DirFault(mnt), syscall.EROFS)
+}
