@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -353,7 +354,7 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		out.RPCMs = r.rpc.Milliseconds()
 		if err != nil {
 			lease.Discard() // the open wallet's state is unknown now
-			err = classify(err)
+			err = classify(a.diskFault(err))
 			return
 		}
 		lease.Release(newState)
@@ -394,6 +395,21 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 	}
 	newState = leaseState(working, out.Snapshot)
 	return out, nil
+}
+
+// diskFault attaches the wallet dir's fault to a failed wallet-rpc call.
+// wallet-rpc reports a save that failed on a full or read-only disk as a
+// generic error -1 ("failed to save file …"), which alone would be typed as
+// a bad peer message or a wallet refusal.
+func (a *Activities) diskFault(err error) error {
+	var rpcErr *rpcclient.RPCError
+	if !errors.As(err, &rpcErr) {
+		return err
+	}
+	if fault := walletstore.DirFault(a.store.Dir()); fault != nil {
+		return fmt.Errorf("%w (wallet-rpc %s failed: %s)", fault, rpcErr.Method, rpcErr.Message)
+	}
+	return err
 }
 
 // reopen is the recovery path: copy the committed snapshot to a fresh

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -73,6 +74,9 @@ func runID(ctx context.Context) (workflowID, run string) {
 func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutput, error) {
 	if err := ValidateEscrowID(in.EscrowID); err != nil {
 		return ClaimOutput{}, classify(err)
+	}
+	if activity.IsActivity(ctx) {
+		defer a.keepAlive(ctx)()
 	}
 	wfID, run := runID(ctx)
 	c, err := a.readClaim(in.EscrowID)
@@ -191,6 +195,9 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 		// Not ours (a duplicate run) or never claimed: touch nothing.
 		return FinishOutput{}, nil
 	}
+	if activity.IsActivity(ctx) {
+		defer a.keepAlive(ctx)()
+	}
 	defer func() {
 		if err != nil {
 			return // retried
@@ -220,8 +227,14 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 		a.leases.Forget(key)
 	}
 	prefix := escrowPrefix(in.EscrowID)
+	log := a.log.With(zap.String("escrow_id", in.EscrowID))
 	temps, err := a.store.RemoveTemps(prefix)
-	if err != nil {
+	switch {
+	case err != nil && in.Outcome != OutcomeCompleted && unwritable(err):
+		// Parking on a full or read-only disk: what cannot be removed
+		// stays; nothing depends on it.
+		log.Warn("temp files not removed", zap.Error(err))
+	case err != nil:
 		return out, classify(err)
 	}
 	out.Removed += temps
@@ -229,14 +242,21 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	if err != nil {
 		return out, classify(err)
 	}
-	log := a.log.With(zap.String("escrow_id", in.EscrowID))
 	if in.Outcome != OutcomeCompleted {
 		b, _ := json.MarshalIndent(parked{EscrowID: in.EscrowID, Outcome: in.Outcome, Reason: in.Reason,
 			ReasonType: in.ReasonType, Wallets: names, Parked: time.Now().UTC()}, "", "  ")
-		if err := walletstore.AtomicWriteFile(filepath.Join(a.store.Dir(), in.EscrowID+".parked.json"), b, 0o600); err != nil {
+		err := walletstore.AtomicWriteFile(filepath.Join(a.store.Dir(), in.EscrowID+".parked.json"), b, 0o600)
+		switch {
+		case err == nil:
+			out.Parked = true
+		case unwritable(err):
+			// A disk that cannot take the note will not take it on a
+			// retry either; the wallets are all there, the note's content
+			// goes to the log.
+			log.Error("parking note not written", zap.String("note", string(b)), zap.Error(err))
+		default:
 			return out, classify(err)
 		}
-		out.Parked = true
 		log.Warn("multisig setup failed", zap.String("outcome", in.Outcome), zap.String("reason_type", in.ReasonType),
 			zap.String("reason", in.Reason), zap.Int("wallets_parked", len(names)), zap.Int64("ms", in.DurationMs))
 		return out, nil
@@ -279,4 +299,10 @@ func (a *Activities) release(escrowID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.held, escrowID)
+}
+
+// unwritable reports a write that failed because the wallet dir cannot take
+// writes (full, read-only or not ours): retrying will not help.
+func unwritable(err error) bool {
+	return walletstore.IsDiskFull(err) || errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
 }
