@@ -36,8 +36,11 @@ var StepOptions = workflow.ActivityOptions{
 }
 
 // FinishOptions are the activity options of ClaimEscrow and FinishEscrow.
+// Both take milliseconds but heartbeat like the steps, so an attempt on a
+// worker that died is retried within seconds, not after a minute.
 var FinishOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    time.Minute,
+	HeartbeatTimeout:       10 * time.Second,
 	ScheduleToCloseTimeout: 10 * time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
