@@ -814,6 +814,9 @@ func (f figures) failures() []string {
 	add(f.failedUntyped, "escrows failed without a type")
 	add(f.problems, "trials whose fault could not be injected")
 	add(len(f.lost), "escrows lost to a fault they must recover from")
+	add(len(f.mistyped), "disk/dir faults reported under another type")
+	add(len(f.strays), "stray files of ended escrows")
+	add(len(f.startFailures), "worker starts that failed")
 	if f.trials+f.notRun != f.planned {
 		out = append(out, fmt.Sprintf("trials accounted for: %d of %d", f.trials+f.notRun, f.planned))
 	}
@@ -871,9 +874,9 @@ func renderReport(rows []*trialResult, f figures, cfg config, elapsed time.Durat
 		{"completed but not verified (must be 0)", strconv.Itoa(f.unverified)},
 		{"failed without a type (must be 0)", strconv.Itoa(f.failedUntyped)},
 		{"lost after a kill or restart (must be 0)", strconv.Itoa(len(f.lost))},
-		{"disk/dir faults reported under another type", strconv.Itoa(len(f.mistyped))},
-		{"stray files of ended escrows", strconv.Itoa(len(f.strays))},
-		{"worker starts that failed (and were retried)", strconv.Itoa(len(f.startFailures))},
+		{"disk/dir faults reported under another type (must be 0)", strconv.Itoa(len(f.mistyped))},
+		{"stray files of ended escrows (must be 0)", strconv.Itoa(len(f.strays))},
+		{"worker starts that failed and were retried (must be 0)", strconv.Itoa(len(f.startFailures))},
 	}
 	writeMarkdown(&b, []string{"total", "value"}, tot)
 	for _, u := range f.lost {

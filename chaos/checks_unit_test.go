@@ -125,8 +125,12 @@ func TestFiguresFailures(t *testing.T) {
 	mistyped := &trialResult{n: 1, kind: faultDiskFull, outcomes: []outcome{{id: "e", failType: "WalletRejected"}}}
 	mistyped.expectType("DiskFull")
 	f = totals([]*trialResult{mistyped}, 1)
-	require.Empty(t, f.failures(), "a typed failure of a disk fault is reported, not fatal")
 	require.Len(t, f.mistyped, 1)
+	require.Len(t, f.failures(), 1, "a disk fault typed as something else fails the run")
+
+	right := &trialResult{n: 1, kind: faultDiskFull, outcomes: []outcome{{id: "f", failType: "DiskFull"}}}
+	right.expectType("DiskFull")
+	require.Empty(t, totals([]*trialResult{right}, 1).failures())
 }
 
 func TestEscrowRoundsFromTheLog(t *testing.T) {
