@@ -457,17 +457,42 @@ type Lease struct {
 // (whose key will have to reopen its wallet). It returns ctx.Err() if ctx
 // ends first and ErrStopped after Stop.
 func (p *Pool) Acquire(ctx context.Context, key string) (*Lease, error) {
-	return p.acquire(ctx, key, false)
+	return p.acquire(ctx, key, false, key)
 }
 
 // AcquireOwned leases the process key used last, waiting while it is busy,
 // and returns (nil, nil) when key has no process (it never had one, or the
 // process was restarted or lent to another key since).
 func (p *Pool) AcquireOwned(ctx context.Context, key string) (*Lease, error) {
-	return p.acquire(ctx, key, true)
+	return p.acquire(ctx, key, true, key)
 }
 
-func (p *Pool) acquire(ctx context.Context, key string, ownedOnly bool) (*Lease, error) {
+// Transfer is AcquireOwned for key from, with the process attached to key
+// to from then on: to's next lease finds it, with what from left there as
+// this lease's State.
+func (p *Pool) Transfer(ctx context.Context, from, to string) (*Lease, error) {
+	return p.acquire(ctx, from, true, to)
+}
+
+// TryAcquireIdle leases, without waiting, an idle process no key is
+// attached to, for key; it returns nil when there is none. Use it for work
+// that must not take a process from anyone.
+func (p *Pool) TryAcquireIdle(key string) *Lease {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return nil
+	}
+	for _, s := range p.slots {
+		if s.ready && !s.busy && !s.suspect && s.owner == "" {
+			s.busy, s.owner, s.state = true, key, ""
+			return &Lease{p: p, s: s, gen: s.gen, key: key, Client: s.client, Slot: s.id, PID: s.pid}
+		}
+	}
+	return nil
+}
+
+func (p *Pool) acquire(ctx context.Context, key string, ownedOnly bool, owner string) (*Lease, error) {
 	start := time.Now()
 	for {
 		p.mu.Lock()
@@ -480,11 +505,11 @@ func (p *Pool) acquire(ctx context.Context, key string, ownedOnly bool) (*Lease,
 			return nil, nil
 		}
 		if s := p.pickLocked(key); s != nil {
-			l := &Lease{p: p, s: s, gen: s.gen, key: key, Client: s.client, Slot: s.id, PID: s.pid, Wait: time.Since(start)}
+			l := &Lease{p: p, s: s, gen: s.gen, key: owner, Client: s.client, Slot: s.id, PID: s.pid, Wait: time.Since(start)}
 			if s.owner == key {
 				l.State = s.state
 			}
-			s.busy, s.owner, s.state = true, key, ""
+			s.busy, s.owner, s.state = true, owner, ""
 			p.mu.Unlock()
 			return l, nil
 		}

@@ -504,3 +504,46 @@ func TestStartSurvivesOneEarlyExit(t *testing.T) {
 	require.Equal(t, 2, p.Stats().Ready)
 	require.Len(t, p.PIDs(), 2)
 }
+
+// TestTransferAndTryAcquireIdle: TryAcquireIdle only takes processes no key
+// is attached to, never waits; Transfer hands a process, with what its key
+// left there, to another key.
+func TestTransferAndTryAcquireIdle(t *testing.T) {
+	p, _ := startPool(t, 2)
+	ctx := context.Background()
+	a := p.TryAcquireIdle("stock/a")
+	require.NotNil(t, a)
+	b := p.TryAcquireIdle("stock/b")
+	require.NotNil(t, b)
+	require.NotEqual(t, a.Slot, b.Slot)
+	require.Nil(t, p.TryAcquireIdle("stock/c"), "both busy")
+	a.Release("wallet-a")
+	b.Release("wallet-b")
+	require.Nil(t, p.TryAcquireIdle("stock/c"), "both idle, but attached to a key")
+
+	l, err := p.Transfer(ctx, "stock/a", "e1/buyer")
+	require.NoError(t, err)
+	require.NotNil(t, l)
+	require.Equal(t, a.Slot, l.Slot)
+	require.Equal(t, "wallet-a", l.State, "what the old key left")
+	l.Release("e1-work")
+
+	gone, err := p.AcquireOwned(ctx, "stock/a")
+	require.NoError(t, err)
+	require.Nil(t, gone, "the old key holds nothing now")
+	none, err := p.Transfer(ctx, "stock/never", "e2/buyer")
+	require.NoError(t, err)
+	require.Nil(t, none)
+
+	own, err := p.AcquireOwned(ctx, "e1/buyer")
+	require.NoError(t, err)
+	require.NotNil(t, own)
+	require.Equal(t, a.Slot, own.Slot)
+	require.Equal(t, "e1-work", own.State)
+	own.Release("")
+	p.Forget("e1/buyer")
+	c := p.TryAcquireIdle("stock/c")
+	require.NotNil(t, c, "a forgotten process is free again")
+	require.Equal(t, a.Slot, c.Slot)
+	c.Release("")
+}
