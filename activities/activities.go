@@ -47,6 +47,7 @@ type Wallet interface {
 	PrepareMultisig(ctx context.Context, enableExperimental bool) (string, error)
 	MakeMultisig(ctx context.Context, infos []string, threshold uint32, password string) (rpcclient.MultisigRound, error)
 	ExchangeMultisigKeys(ctx context.Context, infos []string, password string) (rpcclient.MultisigRound, error)
+	ChangeWalletPassword(ctx context.Context, oldPassword, newPassword string) error
 }
 
 // Lease is the exclusive use of one wallet-rpc process (see worker/pool).
@@ -65,6 +66,11 @@ type Leaser interface {
 	Acquire(ctx context.Context, key string) (Lease, error)
 	// AcquireOwned returns (nil, nil) when key holds no process.
 	AcquireOwned(ctx context.Context, key string) (Lease, error)
+	// Transfer is AcquireOwned(from) with the process attached to key to
+	// from then on.
+	Transfer(ctx context.Context, from, to string) (Lease, error)
+	// TryAcquireIdle leases an idle process no key holds, or returns nil.
+	TryAcquireIdle(key string) Lease
 	Forget(key string)
 }
 
@@ -95,6 +101,10 @@ type Config struct {
 	// workflow id anywhere in the cluster (another worker may hold their
 	// files): an escrow id runs once.
 	Runs RunHistory
+	// Stock is the size of the warm stock of wallets created ahead of
+	// demand, each open in an idle wallet-rpc process (see RunStock); 0
+	// turns it off. More than the pool's size is pointless.
+	Stock int
 	// OnFinish, if set, is called after FinishEscrow has handled an escrow
 	// this run owns (for example to export its instrumentation once the
 	// workflow has closed). It must not block.
@@ -144,6 +154,7 @@ type Activities struct {
 	hostQueue  string
 	maxEscrows int
 	runs       RunHistory
+	stock      *stock // nil: off
 	mu         sync.Mutex
 	held       map[string]bool // escrows claimed and not finished, by id
 }
@@ -162,7 +173,7 @@ func New(cfg Config) *Activities {
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
-	return &Activities{
+	a := &Activities{
 		hostQueue:  cfg.HostTaskQueue,
 		runs:       cfg.Runs,
 		maxEscrows: cfg.MaxEscrows,
@@ -176,6 +187,10 @@ func New(cfg Config) *Activities {
 		calls:      make(chan struct{}, cfg.MaxConcurrentCalls),
 		heartbeat:  cfg.HeartbeatEvery,
 	}
+	if cfg.Stock > 0 {
+		a.stock = newStock(cfg.Stock)
+	}
+	return a
 }
 
 // Threshold and Total describe the 2-of-3 scheme.
@@ -215,6 +230,8 @@ type StepOutput struct {
 	RPCMs       int64 `json:"rpcMs"`
 	Slot        int   `json:"slot"`
 	Recovered   bool  `json:"recovered,omitempty"`
+	// Stock is set when CreateWallet took a wallet of the warm stock.
+	Stock bool `json:"stock,omitempty"`
 }
 
 func leaseKey(escrowID, role string) string { return escrowID + "/" + role }
@@ -340,9 +357,17 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 	log := a.log.With(zap.String("escrow_id", in.EscrowID), zap.String("role", in.Role),
 		zap.String("round", in.Round), zap.Int32("attempt", out.Attempt))
 
-	lease, err := a.leases.Acquire(ctx, leaseKey(in.EscrowID, in.Role))
-	if err != nil {
-		return out, classify(err)
+	var lease Lease
+	var stocked *stockWallet
+	if m == create {
+		if lease, stocked, err = a.takeStock(ctx, leaseKey(in.EscrowID, in.Role)); err != nil {
+			return out, classify(err)
+		}
+	}
+	if lease == nil {
+		if lease, err = a.leases.Acquire(ctx, leaseKey(in.EscrowID, in.Role)); err != nil {
+			return out, classify(err)
+		}
 	}
 	out.LeaseWaitMs, out.Slot = lease.Wait().Milliseconds(), lease.Slot()
 	a.metrics.LeaseWait(lease.Wait())
@@ -363,6 +388,14 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 	tag := attemptTag(ctx)
 	working, at := parseLeaseState(lease.State())
 	switch {
+	case m == create && stocked != nil:
+		working = stocked.name
+		out.Stock = true
+		if err := r.call(ctx, "change_wallet_password", func(ctx context.Context) error {
+			return r.w.ChangeWalletPassword(ctx, stocked.password, password)
+		}); err != nil {
+			return out, err
+		}
 	case m == create:
 		working = workName(in.EscrowID, in.Role, tag)
 		if err := r.call(ctx, "create_wallet", func(ctx context.Context) error {

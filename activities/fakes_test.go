@@ -264,6 +264,28 @@ func (f *fakeWallet) OpenWallet(ctx context.Context, filename, password string) 
 	return nil
 }
 
+func (f *fakeWallet) ChangeWalletPassword(ctx context.Context, oldPassword, newPassword string) error {
+	if err := f.world.enter(f.id, "change_wallet_password", ""); err != nil {
+		f.world.leave()
+		return err
+	}
+	defer f.world.leave()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open == "" {
+		return notOpen("change_wallet_password")
+	}
+	keys, err := os.ReadFile(f.path(f.open, ".keys"))
+	if err != nil {
+		return err
+	}
+	before, ok := strings.CutSuffix(string(keys), " pw "+oldPassword[:min(8, len(oldPassword))])
+	if !ok || len(newPassword) != 64 {
+		return rpcErr("change_wallet_password", rpcclient.CodeInvalidPassword, "Invalid original password.")
+	}
+	return os.WriteFile(f.path(f.open, ".keys"), []byte(before+" pw "+newPassword[:8]), 0o600)
+}
+
 func (f *fakeWallet) CloseWallet(ctx context.Context) error {
 	if err := f.world.enter(f.id, "close_wallet", ""); err != nil {
 		f.world.leave()
@@ -400,6 +422,8 @@ func (f *fakeWallet) ExchangeMultisigKeys(ctx context.Context, infos []string, p
 // files, fresh processes, no state.
 type fakeLeaser struct {
 	world *fakeWorld
+	// spare is how many more idle processes TryAcquireIdle may hand out.
+	spare int
 
 	mu     sync.Mutex
 	procs  map[string]*fakeProc // by key
@@ -472,6 +496,49 @@ func (l *fakeLeaser) AcquireOwned(ctx context.Context, key string) (Lease, error
 	}
 	p.busy = true
 	return &fakeLease{l: l, key: key, p: p, state: p.state}, nil
+}
+
+func (l *fakeLeaser) Transfer(ctx context.Context, from, to string) (Lease, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.event("transfer %s %s", from, to)
+	p := l.procs[from]
+	if p == nil {
+		return nil, nil
+	}
+	if p.busy {
+		return nil, fmt.Errorf("test: key %s leased twice at once", from)
+	}
+	delete(l.procs, from)
+	l.procs[to] = p
+	p.busy = true
+	return &fakeLease{l: l, key: to, p: p, state: p.state}, nil
+}
+
+func (l *fakeLeaser) TryAcquireIdle(key string) Lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.spare == 0 {
+		return nil
+	}
+	l.spare--
+	l.event("tryAcquireIdle %s", key)
+	l.nextID++
+	p := &fakeProc{w: &fakeWallet{world: l.world, id: l.nextID}, busy: true}
+	l.procs[key] = p
+	return &fakeLease{l: l, key: key, p: p}
+}
+
+// steal gives key's process to another key, as the pool lends an idle
+// process to a new key: key holds nothing afterwards.
+func (l *fakeLeaser) steal(key, thief string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.procs[key]; p != nil && !p.busy {
+		delete(l.procs, key)
+		l.procs[thief] = p
+		p.state = ""
+	}
 }
 
 func (l *fakeLeaser) Forget(key string) {

@@ -215,6 +215,7 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 		if err != nil {
 			return out, classify(err)
 		}
+		closed := ""
 		if lease != nil {
 			cerr := lease.Wallet().CloseWallet(ctx)
 			if cerr != nil {
@@ -222,9 +223,11 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 				lease.Discard()
 			} else {
 				lease.Release("")
+				closed, _ = parseLeaseState(lease.State())
 			}
 		}
 		a.leases.Forget(key)
+		a.finishStock(key, in.EscrowID, role, in.Outcome == OutcomeCompleted, closed)
 	}
 	prefix := escrowPrefix(in.EscrowID)
 	log := a.log.With(zap.String("escrow_id", in.EscrowID))

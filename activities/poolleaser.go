@@ -28,6 +28,21 @@ func (l poolLeaser) AcquireOwned(ctx context.Context, key string) (Lease, error)
 	return poolLease{lease}, nil
 }
 
+func (l poolLeaser) Transfer(ctx context.Context, from, to string) (Lease, error) {
+	lease, err := l.p.Transfer(ctx, from, to)
+	if err != nil || lease == nil {
+		return nil, err
+	}
+	return poolLease{lease}, nil
+}
+
+func (l poolLeaser) TryAcquireIdle(key string) Lease {
+	if lease := l.p.TryAcquireIdle(key); lease != nil {
+		return poolLease{lease}
+	}
+	return nil
+}
+
 func (l poolLeaser) Forget(key string) { l.p.Forget(key) }
 
 type poolLease struct{ l *pool.Lease }
