@@ -43,6 +43,7 @@ const (
 	EnvMetricsAddress     = "ESCROWFLOW_METRICS_ADDRESS"
 	EnvWorkerID           = "ESCROWFLOW_WORKER_ID"
 	EnvMaxEscrows         = "ESCROWFLOW_MAX_ESCROWS"
+	EnvWalletStock        = "ESCROWFLOW_WALLET_STOCK"
 )
 
 // Config is the worker's configuration. DefaultConfig holds every default.
@@ -94,6 +95,10 @@ type Config struct {
 	// MaxEscrows bounds the escrows this worker holds at once (0: none);
 	// beyond it, claims are left to other workers.
 	MaxEscrows int
+	// WalletStock is how many wallets the worker creates ahead of demand,
+	// each kept open in an idle wallet-rpc process, for escrows to take
+	// over (0: off). See activities.RunStock.
+	WalletStock int
 	// Codec encrypts workflow payloads (see worker/codec.go).
 	Codec CodecConfig
 	// Instrumentation makes the worker write each escrow's instrumentation
@@ -110,6 +115,7 @@ func DefaultConfig() Config {
 		Namespace:          "default",
 		WalletDir:          "./testnet-wallets",
 		PoolSize:           9,
+		WalletStock:        3,
 		WalletRPCBinary:    "monero-wallet-rpc",
 		Network:            "testnet",
 		MaxConcurrentCalls: runtime.NumCPU(),
@@ -154,7 +160,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv(EnvMasterSecret); v != "" {
 		c.MasterSecret = []byte(v)
 	}
-	for name, dst := range map[string]*int{EnvPoolSize: &c.PoolSize, EnvMaxConcurrentCalls: &c.MaxConcurrentCalls, EnvMaxEscrows: &c.MaxEscrows} {
+	for name, dst := range map[string]*int{EnvPoolSize: &c.PoolSize, EnvMaxConcurrentCalls: &c.MaxConcurrentCalls, EnvMaxEscrows: &c.MaxEscrows, EnvWalletStock: &c.WalletStock} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -198,6 +204,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metrics-address", c.MetricsAddress, "host:port of the Prometheus endpoint /metrics; empty or off disables it (env "+EnvMetricsAddress+")")
 	fs.StringVar(&c.WorkerID, "worker-id", c.WorkerID, "this worker's id; its own task queue is escrow-setup-host-<id>; empty: kept in <wallet dir>/.worker-id (env "+EnvWorkerID+")")
 	fs.IntVar(&c.MaxEscrows, "max-escrows", c.MaxEscrows, "escrows this worker holds at once, 0 for no bound; beyond it other workers claim them (env "+EnvMaxEscrows+")")
+	fs.IntVar(&c.WalletStock, "wallet-stock", c.WalletStock, "wallets created ahead of demand in idle wallet-rpc processes, taken over by new escrows so create_wallet leaves their critical path; 0 turns it off (env "+EnvWalletStock+")")
 	registerInstrumentationFlags(fs, c)
 	c.Codec.registerFlags(fs)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
@@ -229,6 +236,8 @@ func (c *Config) Validate() error {
 		return errors.New("wallet dir is empty")
 	case c.PoolSize < 1 && len(c.WalletRPCEndpoints) == 0:
 		return fmt.Errorf("pool size %d: want at least 1", c.PoolSize)
+	case c.WalletStock < 0:
+		return fmt.Errorf("wallet stock %d: want 0 or more", c.WalletStock)
 	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet":
 		return fmt.Errorf("network %q: want testnet, stagenet or mainnet", c.Network)
 	case c.LogFormat != "console" && c.LogFormat != "json":

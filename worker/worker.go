@@ -89,6 +89,8 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.String("daemon_address", c.DaemonAddress),
 		zap.String("master_secret", "***"),
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
+		zap.Int("max_escrows", c.MaxEscrows),
+		zap.Int("wallet_stock", c.WalletStock),
 		zap.String("metrics_address", c.MetricsAddress),
 	)
 }
@@ -213,7 +215,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		HostTaskQueue:      hostQueue,
 		MaxEscrows:         cfg.MaxEscrows,
 		Runs:               visibilityRuns{tc},
+		Stock:              cfg.WalletStock,
 	})
+	stockCtx, stopStock := context.WithCancel(ctx)
+	stockDone := make(chan struct{})
+	go func() { defer close(stockDone); activities.RunStock(stockCtx, acts) }()
+	defer func() { stopStock(); <-stockDone }()
 	// The shared queue runs workflows and ClaimEscrow (any worker may
 	// claim); the worker's own queue runs the wallet activities of the
 	// escrows it claimed, next to their files.
