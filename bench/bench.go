@@ -8,6 +8,8 @@
 //
 //   - escrowflow: the product, EscrowSetup workflows on Temporal with a
 //     worker and its wallet-rpc pool;
+//   - escrowflow-cold: the same with the worker's warm stock of wallets
+//     off, so every escrow calls create_wallet (for before/after figures);
 //   - direct: the same wallet-rpc rounds straight on wallet-rpc processes,
 //     wallets kept open, no Temporal and no snapshots: the floor;
 //   - global-lock: the old design, one wallet-rpc process, one escrow at a
@@ -32,13 +34,14 @@ type Mode string
 
 // The modes, in their canonical order.
 const (
-	Escrowflow Mode = "escrowflow"
-	Direct     Mode = "direct"
-	GlobalLock Mode = "global-lock"
+	Escrowflow     Mode = "escrowflow"
+	EscrowflowCold Mode = "escrowflow-cold"
+	Direct         Mode = "direct"
+	GlobalLock     Mode = "global-lock"
 )
 
 // Modes lists every mode in the canonical order.
-var Modes = []Mode{Escrowflow, Direct, GlobalLock}
+var Modes = []Mode{Escrowflow, EscrowflowCold, Direct, GlobalLock}
 
 // ParseModes parses a comma-separated list of modes, keeping its order.
 func ParseModes(s string) ([]Mode, error) {
@@ -49,7 +52,7 @@ func ParseModes(s string) ([]Mode, error) {
 			continue
 		}
 		if !slices.Contains(Modes, m) {
-			return nil, fmt.Errorf("unknown mode %q: want escrowflow, direct or global-lock", m)
+			return nil, fmt.Errorf("unknown mode %q: want escrowflow, escrowflow-cold, direct or global-lock", m)
 		}
 		if slices.Contains(out, m) {
 			return nil, fmt.Errorf("mode %q given twice", m)

@@ -41,7 +41,7 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		n := float64(m.Completed)
 		line := fmt.Sprintf("  %-11s wallet-rpc %.1f + bench process %.1f", m.Mode, m.CPUSeconds.WalletRPC/n, m.CPUSeconds.Bench/n)
-		if m.Mode == Escrowflow {
+		if m.Mode == Escrowflow || m.Mode == EscrowflowCold {
 			line += fmt.Sprintf(" + Temporal %.1f", m.CPUSeconds.Temporal/n)
 		}
 		cpu = append(cpu, line)

@@ -73,6 +73,7 @@ type benchOptions struct {
 	modes       []bench.Mode
 	n, c        int // c is at most n
 	poolSize    int
+	stock       int // the escrowflow worker's warm stock
 	keep        bool
 	temporalCLI string
 	walletRPC   string
@@ -82,10 +83,11 @@ type benchOptions struct {
 }
 
 func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
-	modes := fs.String("modes", "escrowflow,direct,global-lock", "comma-separated `modes`, run in this order: escrowflow (the product, on Temporal), direct (the wallet-rpc rounds alone), global-lock (the old design)")
+	modes := fs.String("modes", "escrowflow,direct,global-lock", "comma-separated `modes`, run in this order: escrowflow (the product, on Temporal), escrowflow-cold (the same with the warm wallet stock off), direct (the wallet-rpc rounds alone), global-lock (the old design)")
 	n := fs.Int("n", 3, "escrows per mode")
 	c := fs.Int("c", 3, "escrows in flight at most (global-lock runs one at a time by design)")
 	poolSize := fs.Int("pool-size", 9, "wallet-rpc processes of escrowflow's worker (direct runs 3 per escrow in flight, global-lock 1)")
+	stock := fs.Int("wallet-stock", -1, "warm stock of escrowflow's worker (escrow-worker --wallet-stock), filled before the first escrow starts; -1: the pool size (escrowflow-cold: always 0)")
 	keep := fs.Bool("keep", false, "keep the temp dir: logs, wallets, the Temporal database")
 	cli := fs.String("temporal-cli", defaultTemporalCLI, "Temporal CLI `path` for the throwaway dev server (temporal from PATH when the default is missing); with --address (or TEMPORAL_ADDRESS) escrowflow runs on that running stack instead, its workers doing the work")
 	walletRPC := fs.String("wallet-rpc", "monero-wallet-rpc", "monero-wallet-rpc `executable`")
@@ -106,6 +108,8 @@ func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 			return usagef("bench: -c must be at least 1, got %d", *c)
 		case *poolSize < 1:
 			return usagef("bench: --pool-size must be at least 1, got %d", *poolSize)
+		case *stock < -1:
+			return usagef("bench: --wallet-stock must be -1 or more, got %d", *stock)
 		case *timeout <= 0:
 			return usagef("bench: --timeout must be positive")
 		}
@@ -113,16 +117,22 @@ func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 			return usagef("bench: %v", err)
 		}
 		opts := benchOptions{
-			modes: ms, n: *n, c: min(*c, *n), poolSize: *poolSize, keep: *keep,
+			modes: ms, n: *n, c: min(*c, *n), poolSize: *poolSize, stock: *stock, keep: *keep,
 			walletRPC: *walletRPC, prefix: *prefix,
 			external: a.address != DefaultAddress || flagGiven(fs, "address"),
 		}
-		if slices.Contains(ms, bench.Escrowflow) && !opts.external {
+		if opts.stock < 0 {
+			opts.stock = opts.poolSize
+		}
+		if slices.Contains(ms, bench.EscrowflowCold) && opts.external {
+			return usagef("bench: escrowflow-cold needs a worker of its own: not with --address")
+		}
+		if (slices.Contains(ms, bench.Escrowflow) || slices.Contains(ms, bench.EscrowflowCold)) && !opts.external {
 			if opts.temporalCLI, err = temporalCLIPath(*cli, flagGiven(fs, "temporal-cli")); err != nil {
 				return err
 			}
 		}
-		if slices.ContainsFunc(ms, func(m bench.Mode) bool { return m != bench.Escrowflow || !opts.external }) {
+		if slices.ContainsFunc(ms, func(m bench.Mode) bool { return (m != bench.Escrowflow && m != bench.EscrowflowCold) || !opts.external }) {
 			if _, err := exec.LookPath(opts.walletRPC); err != nil {
 				return fmt.Errorf("bench: %w (make prereqs installs it)", err)
 			}
@@ -191,7 +201,9 @@ func (b *benchRun) run(ctx context.Context) error {
 		var r bench.Run
 		switch m {
 		case bench.Escrowflow:
-			r = b.escrowflow(ctx)
+			r = b.escrowflow(ctx, bench.Escrowflow, b.opts.stock)
+		case bench.EscrowflowCold:
+			r = b.escrowflow(ctx, bench.EscrowflowCold, 0)
 		case bench.Direct:
 			r = b.direct(ctx)
 		case bench.GlobalLock:
@@ -321,8 +333,8 @@ func escrowflowEscrow(ctx context.Context, c escrows, id string) error {
 
 // escrowflow runs the product: on its own dev server and in-process worker,
 // or on the running stack --address points at.
-func (b *benchRun) escrowflow(ctx context.Context) bench.Run {
-	r := bench.Run{Mode: bench.Escrowflow, Escrows: b.opts.n, Concurrency: b.opts.c, Processes: b.opts.poolSize}
+func (b *benchRun) escrowflow(ctx context.Context, mode bench.Mode, stock int) bench.Run {
+	r := bench.Run{Mode: mode, Escrows: b.opts.n, Concurrency: b.opts.c, Processes: b.opts.poolSize}
 	ids, err := demoIDs(b.opts.prefix, b.opts.n, b.now(), randomTag())
 	if err != nil {
 		r.Err = err.Error()
@@ -344,12 +356,12 @@ func (b *benchRun) escrowflow(ctx context.Context) bench.Run {
 		return r
 	}
 
-	dir, err := b.modeDir(bench.Escrowflow)
+	dir, err := b.modeDir(mode)
 	if err != nil {
 		r.Err = err.Error()
 		return r
 	}
-	b.prog.note("escrowflow: starting a Temporal dev server")
+	b.prog.note("%s: starting a Temporal dev server", mode)
 	srv, err := startDevServer(ctx, b.opts.temporalCLI, dir)
 	if err != nil {
 		r.Err = err.Error()
@@ -357,14 +369,15 @@ func (b *benchRun) escrowflow(ctx context.Context) bench.Run {
 	}
 	defer func() {
 		if err := srv.stop(); err != nil {
-			b.prog.note("escrowflow: %v", err)
+			b.prog.note("%s: %v", mode, err)
 		}
 	}()
-	b.prog.note("escrowflow: Temporal on %s; starting the worker with a pool of %d wallet-rpc processes", srv.hostPort, b.opts.poolSize)
+	b.prog.note("%s: Temporal on %s; starting the worker with a pool of %d wallet-rpc processes and a stock of %d wallets", mode, srv.hostPort, b.opts.poolSize, stock)
 	cfg := worker.DefaultConfig()
 	cfg.TemporalAddress = srv.hostPort
 	cfg.WalletDir = filepath.Join(dir, "wallets")
 	cfg.PoolSize = b.opts.poolSize
+	cfg.WalletStock = stock
 	cfg.WalletRPCBinary = b.opts.walletRPC
 	cfg.MasterSecret = []byte(randomHex(32))
 	cfg.MetricsAddress = "off"
@@ -381,7 +394,7 @@ func (b *benchRun) escrowflow(ctx context.Context) bench.Run {
 	}
 	defer func() {
 		if err := w.stop(); err != nil {
-			b.prog.note("escrowflow: %v", err)
+			b.prog.note("%s: %v", mode, err)
 		}
 	}()
 	c, err := b.dial(ctx, srv.hostPort, DefaultNamespace, b.stderr)
@@ -894,12 +907,20 @@ func startBenchWorker(ctx context.Context, cfg worker.Config, logPath string) (*
 	if err != nil {
 		return nil, err
 	}
+	// Ready: the worker started and, with a stock, filled it (the
+	// escrows are measured, not the stock's creation).
 	ready := make(chan struct{})
-	var once sync.Once
+	var mu sync.Mutex
+	started, filled := false, cfg.WalletStock == 0
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(f), zapcore.InfoLevel)
 	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		if e.Message == "worker started" {
-			once.Do(func() { close(ready) })
+		mu.Lock()
+		defer mu.Unlock()
+		was := started && filled
+		started = started || e.Message == "worker started"
+		filled = filled || e.Message == "wallet stock filled"
+		if !was && started && filled {
+			close(ready)
 		}
 		return nil
 	}))
