@@ -192,6 +192,7 @@ func commands() []command {
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
+		{name: "bench-plot", args: "[--out-dir DIR] REPORT.json...", summary: "draw SVG plots from bench --json reports: escrows/min against pool size, p50/p95 latency against -c", flags: benchPlotFlags},
 	}
 }
 
