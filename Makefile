@@ -77,3 +77,9 @@ ESCROWFLOW_CHAOS_TRIALS ?= 20
 chaos: prereqs ## Fault-injection run (kills, Temporal restart, disk full, read-only); prints a table
 	ESCROWFLOW_CHAOS_TRIALS=$(ESCROWFLOW_CHAOS_TRIALS) ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) \
 		$(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./chaos/
+
+# `make bench-sweep` runs escrowctl bench over pool sizes and concurrencies
+# and draws docs/bench/*.svg (tens of minutes; run it on an idle machine).
+.PHONY: bench-sweep
+bench-sweep: prereqs ## Benchmark sweeps (pool size, concurrency) and their plots in docs/bench
+	bash scripts/bench-sweep.sh
