@@ -17,6 +17,7 @@
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
 //	bench [-n 3] [-c 3]      compare escrowflow, direct wallet-rpc and the old global lock
+//	bench-plot REPORT...     plot bench --json reports against pool size and concurrency
 //
 // Global flags (also accepted after the command):
 //
