@@ -94,9 +94,13 @@ type Config struct {
 	// activities of the escrows it claims must run (ClaimOutput.TaskQueue).
 	HostTaskQueue string
 	// MaxEscrows bounds the escrows this worker claims at once (0: no
-	// bound); ClaimEscrow beyond it fails with the retryable WorkerBusy, so
-	// another worker (or a later retry) takes the escrow.
+	// bound). A claim beyond it waits up to AdmitWait for an escrow to
+	// finish, then fails with the retryable WorkerBusy, so another worker
+	// (or a later retry) takes the escrow.
 	MaxEscrows int
+	// AdmitWait is how long a claim waits for room under MaxEscrows.
+	// Default: 10 s.
+	AdmitWait time.Duration
 	// Runs, if set, tells ClaimEscrow about earlier runs of the escrow's
 	// workflow id anywhere in the cluster (another worker may hold their
 	// files): an escrow id runs once.
@@ -157,6 +161,8 @@ type Activities struct {
 	stock      *stock // nil: off
 	mu         sync.Mutex
 	held       map[string]bool // escrows claimed and not finished, by id
+	freed      chan struct{}   // closed (and replaced) when an escrow leaves held
+	admitWait  time.Duration
 }
 
 // New returns Activities over cfg.
@@ -170,6 +176,9 @@ func New(cfg Config) *Activities {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.AdmitWait <= 0 {
+		cfg.AdmitWait = 10 * time.Second
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
@@ -178,6 +187,8 @@ func New(cfg Config) *Activities {
 		runs:       cfg.Runs,
 		maxEscrows: cfg.MaxEscrows,
 		held:       map[string]bool{},
+		freed:      make(chan struct{}),
+		admitWait:  cfg.AdmitWait,
 		metrics:    cfg.Metrics,
 		onFinish:   cfg.OnFinish,
 		leases:     cfg.Leases,

@@ -987,3 +987,39 @@ func TestFinishEscrowCompletedNeedsOneKeepPerRole(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimWaitsForRoomUnderMaxEscrows: a claim beyond MaxEscrows waits for
+// an escrow to finish and then goes ahead; one that waits longer than
+// AdmitWait fails with the retryable WorkerBusy and claims nothing.
+func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxEscrows = 1; c.AdmitWait = 200 * time.Millisecond })
+	runA, runB := runInfo{RunID: "run-A"}, runInfo{RunID: "run-B"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+
+	_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+	requireAppError(t, err, TypeWorkerBusy, false)
+	assert.NotContains(t, dirNames(t, f.dir), "e2.claim", "a busy claim writes nothing")
+
+	f.cfg.AdmitWait = time.Minute
+	f.restart() // same dir and claim files, a fresh in-memory count
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"}) // resumed: counted again
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+		claimed <- err
+	}()
+	select {
+	case err := <-claimed:
+		t.Fatalf("claim beyond MaxEscrows returned before room was made: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	require.NoError(t, err)
+	select {
+	case err := <-claimed:
+		require.NoError(t, err, "the waiting claim goes ahead once e1 finished")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting claim did not go ahead")
+	}
+	assert.Contains(t, dirNames(t, f.dir), "e2.claim")
+}

@@ -112,9 +112,10 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
 			Detail: fmt.Sprintf("%d wallet files exist with no claim", len(names))})
 	}
-	if !a.admit(in.EscrowID) {
+	if !a.admit(ctx, in.EscrowID) {
 		return ClaimOutput{}, temporal.NewApplicationError(fmt.Sprintf(
-			"worker holds %d escrows, its limit: another worker or a later retry takes this one", a.maxEscrows), TypeWorkerBusy)
+			"worker holds %d escrows, its limit, and none finished within %s: another worker or a later retry takes this one",
+			a.maxEscrows, a.admitWait), TypeWorkerBusy)
 	}
 	b, _ := json.Marshal(claim{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Created: time.Now().UTC()})
 	if err := walletstore.AtomicCreateFile(a.claimPath(in.EscrowID), b, 0o600); err != nil {
@@ -286,22 +287,37 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	return out, nil
 }
 
-// admit counts escrowID among the escrows this worker holds, unless that
-// would exceed MaxEscrows.
-func (a *Activities) admit(escrowID string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.maxEscrows > 0 && len(a.held) >= a.maxEscrows && !a.held[escrowID] {
-		return false
+// admit counts escrowID among the escrows this worker holds, waiting up to
+// admitWait (or until ctx ends) while that would exceed MaxEscrows. It
+// reports whether it did.
+func (a *Activities) admit(ctx context.Context, escrowID string) bool {
+	timer := time.NewTimer(a.admitWait)
+	defer timer.Stop()
+	for {
+		a.mu.Lock()
+		if a.maxEscrows <= 0 || len(a.held) < a.maxEscrows || a.held[escrowID] {
+			a.held[escrowID] = true
+			a.mu.Unlock()
+			return true
+		}
+		freed := a.freed
+		a.mu.Unlock()
+		select {
+		case <-freed:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
-	a.held[escrowID] = true
-	return true
 }
 
 func (a *Activities) release(escrowID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.held, escrowID)
+	close(a.freed)
+	a.freed = make(chan struct{})
 }
 
 // unwritable reports a write that failed because the wallet dir cannot take

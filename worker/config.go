@@ -92,8 +92,10 @@ type Config struct {
 	// stay with the wallet dir: empty reads <wallet dir>/.worker-id,
 	// creating it with a random id the first time.
 	WorkerID string
-	// MaxEscrows bounds the escrows this worker holds at once (0: none);
-	// beyond it, claims are left to other workers.
+	// MaxEscrows bounds the escrows this worker holds at once; beyond it,
+	// claims wait a little and are then left to other workers. 0: one per
+	// three wallet-rpc processes (every escrow keeps three wallets open),
+	// so that escrows never take each other's processes.
 	MaxEscrows int
 	// WalletStock is how many wallets the worker creates ahead of demand,
 	// each kept open in an idle wallet-rpc process, for escrows to take
@@ -203,7 +205,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console (for people) or json (env "+EnvLogFormat+")")
 	fs.StringVar(&c.MetricsAddress, "metrics-address", c.MetricsAddress, "host:port of the Prometheus endpoint /metrics; empty or off disables it (env "+EnvMetricsAddress+")")
 	fs.StringVar(&c.WorkerID, "worker-id", c.WorkerID, "this worker's id; its own task queue is escrow-setup-host-<id>; empty: kept in <wallet dir>/.worker-id (env "+EnvWorkerID+")")
-	fs.IntVar(&c.MaxEscrows, "max-escrows", c.MaxEscrows, "escrows this worker holds at once, 0 for no bound; beyond it other workers claim them (env "+EnvMaxEscrows+")")
+	fs.IntVar(&c.MaxEscrows, "max-escrows", c.MaxEscrows, "escrows this worker holds at once; beyond it a claim waits up to 10 s, then other workers or a later retry take it; 0: one per 3 wallet-rpc processes (env "+EnvMaxEscrows+")")
 	fs.IntVar(&c.WalletStock, "wallet-stock", c.WalletStock, "wallets created ahead of demand in idle wallet-rpc processes, taken over by new escrows so create_wallet leaves their critical path; 0 turns it off (env "+EnvWalletStock+")")
 	registerInstrumentationFlags(fs, c)
 	c.Codec.registerFlags(fs)
@@ -236,6 +238,8 @@ func (c *Config) Validate() error {
 		return errors.New("wallet dir is empty")
 	case c.PoolSize < 1 && len(c.WalletRPCEndpoints) == 0:
 		return fmt.Errorf("pool size %d: want at least 1", c.PoolSize)
+	case c.MaxEscrows < 0:
+		return fmt.Errorf("max escrows %d: want 0 (one per 3 wallet-rpc processes) or more", c.MaxEscrows)
 	case c.WalletStock < 0:
 		return fmt.Errorf("wallet stock %d: want 0 or more", c.WalletStock)
 	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet":
@@ -249,6 +253,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// maxEscrows is MaxEscrows, or one escrow per three wallet-rpc processes
+// (at least one) when it is 0: more escrows than that take each other's
+// processes, and every round then reopens its wallet (measured:
+// docs/BENCHMARKS.md).
+func (c *Config) maxEscrows() int {
+	if c.MaxEscrows > 0 {
+		return c.MaxEscrows
+	}
+	procs := c.PoolSize
+	if len(c.WalletRPCEndpoints) > 0 {
+		procs = len(c.WalletRPCEndpoints)
+	}
+	return max(1, procs/3)
 }
 
 // metricsAddress is MetricsAddress, or "" when metrics are disabled.

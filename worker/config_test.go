@@ -124,3 +124,26 @@ func TestLogConfigMasksSecrets(t *testing.T) {
 	require.NotContains(t, all, "endpoint-pass")
 	require.Contains(t, all, "127.0.0.1:1")
 }
+
+func TestMaxEscrowsDefault(t *testing.T) {
+	for _, tt := range []struct {
+		pool, endpoints, set, want int
+	}{
+		{pool: 9, want: 3}, {pool: 6, want: 2}, {pool: 2, want: 1}, {pool: 1, want: 1},
+		{pool: 9, endpoints: 6, want: 2}, {pool: 9, set: 5, want: 5},
+	} {
+		c := DefaultConfig()
+		c.PoolSize, c.MaxEscrows = tt.pool, tt.set
+		for i := 0; i < tt.endpoints; i++ {
+			c.WalletRPCEndpoints = append(c.WalletRPCEndpoints, "http://127.0.0.1:1")
+		}
+		if got := c.maxEscrows(); got != tt.want {
+			t.Errorf("pool %d, endpoints %d, set %d: maxEscrows %d, want %d", tt.pool, tt.endpoints, tt.set, got, tt.want)
+		}
+	}
+	c := DefaultConfig()
+	c.MaxEscrows = -1
+	if err := c.Validate(); err == nil {
+		t.Error("MaxEscrows -1 validated")
+	}
+}

@@ -89,7 +89,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.String("daemon_address", c.DaemonAddress),
 		zap.String("master_secret", "***"),
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
-		zap.Int("max_escrows", c.MaxEscrows),
+		zap.Int("max_escrows", c.maxEscrows()),
 		zap.Int("wallet_stock", c.WalletStock),
 		zap.String("metrics_address", c.MetricsAddress),
 	)
@@ -213,7 +213,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Metrics:            metrics,
 		OnFinish:           exports.hook(),
 		HostTaskQueue:      hostQueue,
-		MaxEscrows:         cfg.MaxEscrows,
+		MaxEscrows:         cfg.maxEscrows(),
 		Runs:               visibilityRuns{tc},
 		Stock:              cfg.WalletStock,
 	})
