@@ -1001,7 +1001,7 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 	assert.NotContains(t, dirNames(t, f.dir), "e2.claim", "a busy claim writes nothing")
 
 	f.cfg.AdmitWait = time.Minute
-	f.restart() // same dir and claim files, a fresh in-memory count
+	f.restart()                                                                  // same dir and claim files, a fresh in-memory count
 	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"}) // resumed: counted again
 	claimed := make(chan error, 1)
 	go func() {
