@@ -162,6 +162,7 @@ type Activities struct {
 	mu         sync.Mutex
 	held       map[string]bool // escrows claimed and not finished, by id
 	freed      chan struct{}   // closed (and replaced) when an escrow leaves held
+	idleSince  time.Time       // when held last became empty
 	admitWait  time.Duration
 }
 
@@ -188,6 +189,7 @@ func New(cfg Config) *Activities {
 		maxEscrows: cfg.MaxEscrows,
 		held:       map[string]bool{},
 		freed:      make(chan struct{}),
+		idleSince:  time.Now(),
 		admitWait:  cfg.AdmitWait,
 		metrics:    cfg.Metrics,
 		onFinish:   cfg.OnFinish,

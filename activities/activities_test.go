@@ -1001,8 +1001,10 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 	assert.NotContains(t, dirNames(t, f.dir), "e2.claim", "a busy claim writes nothing")
 
 	f.cfg.AdmitWait = time.Minute
-	f.restart()                                                                  // same dir and claim files, a fresh in-memory count
-	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"}) // resumed: counted again
+	// The same dir and claim files, a fresh in-memory count: e1's claim
+	// resumes and counts again.
+	f.restart()
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
 	claimed := make(chan error, 1)
 	go func() {
 		_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})

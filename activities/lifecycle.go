@@ -312,10 +312,23 @@ func (a *Activities) admit(ctx context.Context, escrowID string) bool {
 	}
 }
 
+// idleFor is how long the worker has held no escrow (0 while it holds one).
+func (a *Activities) idleFor() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.held) > 0 {
+		return 0
+	}
+	return time.Since(a.idleSince)
+}
+
 func (a *Activities) release(escrowID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.held, escrowID)
+	if len(a.held) == 0 {
+		a.idleSince = time.Now()
+	}
 	close(a.freed)
 	a.freed = make(chan struct{})
 }

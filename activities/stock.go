@@ -17,9 +17,11 @@ import (
 // otherwise idle wallet-rpc process, so that an escrow's CREATING round
 // takes one over (change_wallet_password to the role's password, ≈ 0.25 s)
 // instead of calling create_wallet (≈ 2.2 s of CPU, most of it generating
-// an RSA key wallet-rpc throws away). The stock is filled only while no
-// wallet call runs: it moves create_wallet off the escrows' critical path,
-// it does not make it cheaper.
+// an RSA key wallet-rpc throws away). The stock is filled only while the
+// worker holds no escrow, and has held none for stockQuiet: it moves
+// create_wallet off the escrows' critical path, it does not make it
+// cheaper, and under sustained load it stays empty rather than slow the
+// escrows down.
 //
 // A stock wallet keeps its name after the takeover: wallet-rpc writes an
 // open wallet under the name it was opened with, so the files cannot be
@@ -40,7 +42,12 @@ const (
 	stockOrphanAge = time.Minute
 	// stockIdleTick is how often the filler looks for idle time;
 	// stockSweepEvery how often it looks for orphaned stock files.
-	stockIdleTick   = 250 * time.Millisecond
+	stockIdleTick = 250 * time.Millisecond
+	// stockQuiet is how long the worker must have held no escrow before
+	// the filler starts a wallet: the gap between two escrows of a steady
+	// stream is shorter, and a 2 s create_wallet started in it would hold
+	// up the next escrow.
+	stockQuiet      = time.Second
 	stockSweepEvery = 10 * time.Second
 )
 
@@ -165,8 +172,8 @@ func RunStock(ctx context.Context, a *Activities) {
 			a.sweepStock(stockOrphanAge)
 			lastSweep = now
 		}
-		if a.stock.size() >= a.stock.target || len(a.calls) > 0 || time.Now().Before(backoff) {
-			continue // full, or wallet calls of escrows running: fill in idle time only
+		if a.stock.size() >= a.stock.target || a.idleFor() < stockQuiet || len(a.calls) > 0 || time.Now().Before(backoff) {
+			continue // full, or not idle: fill in idle time only
 		}
 		if err := a.addStockWallet(ctx); err != nil {
 			backoff = time.Now().Add(5 * time.Second)

@@ -180,3 +180,23 @@ func TestStockFillsOnlyWhenIdle(t *testing.T) {
 	<-f.acts.calls
 	waitStock(t, f.acts, 2)
 }
+
+// TestStockFillsOnlyWithoutEscrows: while the worker holds an escrow, and
+// for stockQuiet after the last one finished, the filler waits.
+func TestStockFillsOnlyWithoutEscrows(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Stock = 1 })
+	f.leaser.spare = 1
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); RunStock(ctx, f.acts) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(stockQuiet + 4*stockIdleTick)
+	assert.Equal(t, 0, StockSize(f.acts), "no stock while an escrow is held")
+	_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	require.NoError(t, err)
+	finished := time.Now()
+	waitStock(t, f.acts, 1)
+	assert.GreaterOrEqual(t, time.Since(finished), stockQuiet, "not before the quiet period")
+}
