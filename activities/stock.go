@@ -198,14 +198,26 @@ func (a *Activities) addStockWallet(ctx context.Context) error {
 	pw := make([]byte, 32)
 	_, _ = rand.Read(pw)
 	sw := stockWallet{key: key, name: name, password: hex.EncodeToString(pw)}
-	r := &run{a: a, w: lease.Wallet(), log: a.log.With(zap.String("stock", name[:len(stockPrefix)+8]))}
-	err := r.call(ctx, "create_wallet", func(ctx context.Context) error {
-		return r.w.CreateWallet(ctx, sw.name, sw.password)
-	})
+	// Under the same bound as the escrows' calls, but logged as its own
+	// event: "rpc call completed" belongs to an escrow role.
+	select {
+	case a.calls <- struct{}{}:
+	case <-ctx.Done():
+		lease.Release("")
+		return ctx.Err()
+	}
+	start := time.Now()
+	err := lease.Wallet().CreateWallet(ctx, sw.name, sw.password)
+	<-a.calls
+	d := time.Since(start)
+	a.metrics.RPCCall("create_wallet", d, err)
+	log := a.log.With(zap.String("stock", name[:len(stockPrefix)+8]), zap.Int64("ms", d.Milliseconds()))
 	if err != nil {
 		lease.Discard() // what it left is an orphan, swept later
+		log.Warn("stock wallet not created", zap.Error(err))
 		return err
 	}
+	log.Debug("stock wallet created")
 	lease.Release(name)
 	a.stock.add(sw)
 	return nil

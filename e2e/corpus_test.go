@@ -30,6 +30,7 @@ import (
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
+	"github.com/escrowflow/escrowflow/worker"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -71,7 +72,9 @@ func TestCorpusBadInput(t *testing.T) {
 	walletDir := filepath.Join(parent, "wallets")
 	require.NoError(t, os.Mkdir(walletDir, 0o700))
 	workDir := t.TempDir() // the working directory of the CLIs
-	inProcessWorker(t, tp.HostPort, walletDir, 3)
+	// No warm stock: it writes wallet files of its own while the corpus
+	// checks that bad input writes none.
+	inProcessWorker(t, tp.HostPort, walletDir, 3, func(c *worker.Config) { c.WalletStock = 0 })
 	tc := tp.Client(t)
 	sc := starter.New(tc)
 	escrowctl := testenv.BuildBinary(t, "./cmd/escrowctl")
