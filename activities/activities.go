@@ -99,7 +99,8 @@ type Config struct {
 	// (or a later retry) takes the escrow.
 	MaxEscrows int
 	// AdmitWait is how long a claim waits for room under MaxEscrows.
-	// Default: 10 s.
+	// 0: 10 s; negative: no wait (with several workers, a full worker then
+	// leaves the claim to the others at once).
 	AdmitWait time.Duration
 	// Runs, if set, tells ClaimEscrow about earlier runs of the escrow's
 	// workflow id anywhere in the cluster (another worker may hold their
@@ -177,8 +178,11 @@ func New(cfg Config) *Activities {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.AdmitWait <= 0 {
+	switch {
+	case cfg.AdmitWait == 0:
 		cfg.AdmitWait = 10 * time.Second
+	case cfg.AdmitWait < 0:
+		cfg.AdmitWait = 0
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}

@@ -39,7 +39,7 @@ func TestTwoWorkers(t *testing.T) {
 	var workers []*workerProcess
 	for i, dir := range dirs {
 		workers = append(workers, startWorkerProcess(t, tp.HostPort, dir, filepath.Join(logs, fmt.Sprintf("w%d.log", i)),
-			"ESCROWFLOW_POOL_SIZE=9", "ESCROWFLOW_MAX_ESCROWS=3", fmt.Sprintf("ESCROWFLOW_WORKER_ID=w%d", i)))
+			"ESCROWFLOW_POOL_SIZE=9", "ESCROWFLOW_MAX_ESCROWS=3", "ESCROWFLOW_ADMIT_WAIT=0", fmt.Sprintf("ESCROWFLOW_WORKER_ID=w%d", i)))
 	}
 	holder := func(id string) int {
 		for i, dir := range dirs {

@@ -44,6 +44,7 @@ const (
 	EnvWorkerID           = "ESCROWFLOW_WORKER_ID"
 	EnvMaxEscrows         = "ESCROWFLOW_MAX_ESCROWS"
 	EnvWalletStock        = "ESCROWFLOW_WALLET_STOCK"
+	EnvAdmitWait          = "ESCROWFLOW_ADMIT_WAIT"
 )
 
 // Config is the worker's configuration. DefaultConfig holds every default.
@@ -97,6 +98,11 @@ type Config struct {
 	// three wallet-rpc processes (every escrow keeps three wallets open),
 	// so that escrows never take each other's processes.
 	MaxEscrows int
+	// AdmitWait is how long a claim beyond MaxEscrows waits for one of
+	// this worker's escrows to finish before it is left to other workers
+	// (0: not at all). One worker: the wait keeps it busy; several: 0
+	// spreads escrows over them at once.
+	AdmitWait time.Duration
 	// WalletStock is how many wallets the worker creates ahead of demand,
 	// each kept open in an idle wallet-rpc process, for escrows to take
 	// over (0: off). See activities.RunStock.
@@ -118,6 +124,7 @@ func DefaultConfig() Config {
 		WalletDir:          "./testnet-wallets",
 		PoolSize:           9,
 		WalletStock:        3,
+		AdmitWait:          10 * time.Second,
 		WalletRPCBinary:    "monero-wallet-rpc",
 		Network:            "testnet",
 		MaxConcurrentCalls: runtime.NumCPU(),
@@ -171,6 +178,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
+	if v := getenv(EnvAdmitWait); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", EnvAdmitWait, err)
+		}
+		c.AdmitWait = d
+	}
 	if v := getenv(EnvWalletRPCLogin); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -207,6 +221,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WorkerID, "worker-id", c.WorkerID, "this worker's id; its own task queue is escrow-setup-host-<id>; empty: kept in <wallet dir>/.worker-id (env "+EnvWorkerID+")")
 	fs.IntVar(&c.MaxEscrows, "max-escrows", c.MaxEscrows, "escrows this worker holds at once; beyond it a claim waits up to 10 s, then other workers or a later retry take it; 0: one per 3 wallet-rpc processes (env "+EnvMaxEscrows+")")
 	fs.IntVar(&c.WalletStock, "wallet-stock", c.WalletStock, "wallets created ahead of demand in idle wallet-rpc processes, taken over by new escrows so create_wallet leaves their critical path; 0 turns it off (env "+EnvWalletStock+")")
+	fs.DurationVar(&c.AdmitWait, "admit-wait", c.AdmitWait, "how long a claim beyond --max-escrows waits for one of this worker's escrows to finish before other workers or a later retry take it; 0: at once, best with several workers (env "+EnvAdmitWait+")")
 	registerInstrumentationFlags(fs, c)
 	c.Codec.registerFlags(fs)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for running activities on shutdown")
@@ -240,6 +255,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("pool size %d: want at least 1", c.PoolSize)
 	case c.MaxEscrows < 0:
 		return fmt.Errorf("max escrows %d: want 0 (one per 3 wallet-rpc processes) or more", c.MaxEscrows)
+	case c.AdmitWait < 0:
+		return fmt.Errorf("admit wait %s: want 0 or more", c.AdmitWait)
 	case c.WalletStock < 0:
 		return fmt.Errorf("wallet stock %d: want 0 or more", c.WalletStock)
 	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet":

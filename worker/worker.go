@@ -91,6 +91,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
 		zap.Int("max_escrows", c.maxEscrows()),
 		zap.Int("wallet_stock", c.WalletStock),
+		zap.Duration("admit_wait", c.AdmitWait),
 		zap.String("metrics_address", c.MetricsAddress),
 	)
 }
@@ -216,6 +217,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		MaxEscrows:         cfg.maxEscrows(),
 		Runs:               visibilityRuns{tc},
 		Stock:              cfg.WalletStock,
+		AdmitWait:          admitWait(cfg.AdmitWait),
 	})
 	stockCtx, stopStock := context.WithCancel(ctx)
 	stockDone := make(chan struct{})
@@ -241,6 +243,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	log.Info("worker stopping")
 	shared.Stop()
 	return nil
+}
+
+// admitWait maps the worker's AdmitWait (0: no wait) to the activities'
+// (negative: no wait).
+func admitWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // visibilityRuns counts a workflow id's runs in Temporal visibility.
