@@ -245,8 +245,8 @@ func TestEscrowSetup(t *testing.T) {
 	})
 }
 
-// TestWorkerKilledDuringMaking kills the worker process (SIGKILL) while the
-// escrow is in its MAKING round, checks that its wallet-rpc processes die
+// TestWorkerKilledDuringMaking kills the worker process (SIGKILL) as soon as
+// its log shows a step of the escrow's MAKING round leased a process, checks that its wallet-rpc processes die
 // with it, restarts it, and expects the escrow to complete.
 func TestWorkerKilledDuringMaking(t *testing.T) {
 	tp := testenv.StartTemporal(t)
@@ -261,7 +261,7 @@ func TestWorkerKilledDuringMaking(t *testing.T) {
 	w1 := start(1)
 	_, err := sc.Start(ctx, "kill-1")
 	require.NoError(t, err)
-	waitState(t, sc, "kill-1", workflows.StateMaking)
+	waitLeased(t, w1.logPath, "kill-1", workflows.RoundMake)
 	children := jsonLogPIDs(t, w1.logPath)
 	require.Len(t, children, 3)
 	w1.kill(t)

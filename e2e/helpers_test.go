@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -165,6 +166,49 @@ func walletFiles(t *testing.T, walletDir, escrowID string) []string {
 		}
 	}
 	return out
+}
+
+// waitLeased waits until the JSON log at path records a lease for a step of
+// escrowID in round. It reads the worker's own log, every 20 ms, instead of
+// querying Temporal: a query is answered by the worker's workflow task and can
+// take seconds while the wallet-rpc processes hold both cores, longer than a
+// round lasts.
+func waitLeased(t *testing.T, path, escrowID string, round workflows.Round) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	var offset int64
+	var rest []byte
+	for {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		_, err = f.Seek(offset, io.SeekStart)
+		require.NoError(t, err)
+		b, err := io.ReadAll(f)
+		_ = f.Close()
+		require.NoError(t, err)
+		offset += int64(len(b))
+		rest = append(rest, b...)
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			var line struct {
+				Msg      string `json:"msg"`
+				EscrowID string `json:"escrow_id"`
+				Round    string `json:"round"`
+			}
+			if json.Unmarshal(rest[:i], &line) == nil && line.Msg == "lease acquired" &&
+				line.EscrowID == escrowID && line.Round == string(round) {
+				return
+			}
+			rest = rest[i+1:]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 3m0s waiting for a lease of %s in %s in %s", escrowID, round, path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // jsonLogPIDs reads the pids of "wallet-rpc ready" lines of a JSON log.

@@ -32,7 +32,7 @@ func TestMetrics(t *testing.T) {
 
 	_, err := sc.Start(ctx, "metrics-1")
 	require.NoError(t, err)
-	waitState(t, sc, "metrics-1", workflows.StateMaking)
+	waitState(t, sc, "metrics-1", workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
 	mid := scrapeMetrics(t, url)
 	running := 0.0
 	for _, m := range mid["escrowflow_escrows"].GetMetric() {
