@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/internal/testenv"
@@ -203,7 +204,13 @@ func TestEscrowSetup(t *testing.T) {
 	t.Run("cancel parks the wallets", func(t *testing.T) {
 		_, err := sc.Start(ctx, "cancel-1")
 		require.NoError(t, err)
-		waitState(t, sc, "cancel-1", workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+		// The worker's log, not a query: a query can take longer than a round.
+		testenv.WaitFor(t, 3*time.Minute, "a PREPARING lease of cancel-1", func() bool {
+			return logs.Filter(func(e observer.LoggedEntry) bool {
+				f := e.ContextMap()
+				return e.Message == "lease acquired" && f["escrow_id"] == "cancel-1" && f["round"] == string(workflows.RoundPrepare)
+			}).Len() > 0
+		})
 		require.NoError(t, tc.CancelWorkflow(ctx, workflows.WorkflowID("cancel-1"), ""))
 		_, err = sc.Wait(ctx, "cancel-1")
 		var failed *starter.EscrowFailedError

@@ -91,7 +91,13 @@ func TestTwoWorkers(t *testing.T) {
 	for _, id := range batch {
 		held[id] = holder(id)
 	}
-	waitState(t, sc, batch[0], workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+	// Kill once worker 1 committed its escrows' first snapshots: a lease in
+	// PREPARING follows the CREATING commit.
+	for _, id := range batch {
+		if held[id] == 1 {
+			waitLeased(t, workers[1].logPath, id, workflows.RoundPrepare)
+		}
+	}
 	workers[1].kill(t)
 
 	results = waitAll(t, sc, batch)
