@@ -210,7 +210,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.WalletRPCEndpoints = append(c.WalletRPCEndpoints, v)
 		return nil
 	})
-	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process --rpc-login credentials (env "+EnvWalletRPCLogin+")")
+	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process rpc-login credentials, passed on a pipe (env "+EnvWalletRPCLogin+")")
 	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet or mainnet (env "+EnvNetwork+")")
 	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline (env "+EnvDaemonAddress+")")
 	fs.StringVar(&c.MasterSecretFile, "master-secret-file", c.MasterSecretFile, "file holding the master secret wallet passwords derive from (env "+EnvMasterSecretFile+"; or the secret itself in "+EnvMasterSecret+")")

@@ -69,8 +69,10 @@ type Config struct {
 	// listens on loopback only, and the throwaway RSA certificates it would
 	// otherwise generate cost over a CPU-second per start and per open.
 	SSL bool
-	// Login starts every process with --rpc-login and random credentials
-	// (HTTP digest auth) instead of --disable-rpc-login.
+	// Login starts every process with random rpc-login credentials (HTTP
+	// digest auth) instead of --disable-rpc-login. They reach the process
+	// as a config file on a pipe (--config-file /dev/fd/3), so ExtraArgs
+	// must not carry another --config-file.
 	Login bool
 	// ExtraArgs are appended to every command line.
 	ExtraArgs []string
@@ -238,8 +240,28 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
+// loginConfig returns the read end of a pipe that holds a wallet-rpc config
+// file with the rpc-login line; the child reads it as /dev/fd/3 while it
+// parses its options. Nothing touches the disk, and the line is far below
+// the pipe's buffer, so writing it cannot block.
+func loginConfig(user, pass string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = fmt.Fprintf(w, "rpc-login=%s:%s\n", user, pass)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
 // args builds the command line of one process.
-func (p *Pool) args(port int, user, pass string) []string {
+func (p *Pool) args(port int) []string {
 	c := p.cfg
 	var a []string
 	switch c.Network {
@@ -254,7 +276,9 @@ func (p *Pool) args(port int, user, pass string) []string {
 		a = append(a, "--daemon-address", c.DaemonAddress, "--trusted-daemon")
 	}
 	if c.Login {
-		a = append(a, "--rpc-login", user+":"+pass)
+		// The credentials come through a pipe on fd 3 (see startProcess),
+		// never on the command line, which every local user can read.
+		a = append(a, "--config-file", "/dev/fd/3")
 	} else {
 		a = append(a, "--disable-rpc-login")
 	}
@@ -331,8 +355,16 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	if p.cfg.Login {
 		user, pass = "escrowflow", randomToken()
 	}
-	cmd := exec.Command(p.cfg.Binary, p.args(port, user, pass)...)
+	cmd := exec.Command(p.cfg.Binary, p.args(port)...)
 	cmd.Dir = p.cfg.RunDir
+	if p.cfg.Login {
+		conf, err := loginConfig(user, pass)
+		if err != nil {
+			return fmt.Errorf("pool: wallet-rpc login: %w", err)
+		}
+		defer conf.Close()
+		cmd.ExtraFiles = []*os.File{conf}
+	}
 	if err := spawn.Start(cmd); err != nil {
 		return fmt.Errorf("pool: start %s: %w", p.cfg.Binary, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -425,6 +426,33 @@ func TestExternalEndpoints(t *testing.T) {
 	require.ErrorAs(t, err, &httpErr)
 	require.Equal(t, 401, httpErr.StatusCode)
 	el.Release("")
+}
+
+// TestLoginOffCommandLine checks that a process started with Login requires
+// digest auth, that the pool's own client passes it, and that the
+// credentials are nowhere on the process's command line.
+func TestLoginOffCommandLine(t *testing.T) {
+	p, _ := startPool(t, 1, func(c *pool.Config) { c.Login = true })
+	l := acquire(t, p, "probe")
+	defer l.Release("")
+	_, err := l.Client.GetVersion(context.Background())
+	require.NoError(t, err, "the pool's client authenticates")
+
+	resp, err := http.Post(l.Client.URL(), "application/json",
+		strings.NewReader(`{"jsonrpc":"2.0","id":"0","method":"get_version"}`))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no credentials, no answer")
+
+	pid := p.PIDs()[0]
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	require.NoError(t, err)
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	require.Contains(t, args, "--config-file")
+	for _, a := range args {
+		require.NotContains(t, a, "rpc-login", "credentials on the command line: %q", args)
+		require.NotContains(t, a, "escrowflow:", "credentials on the command line: %q", args)
+	}
 }
 
 // TestParentDeathKillsChildren runs a pool in a child process, kills that
