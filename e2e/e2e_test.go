@@ -165,20 +165,26 @@ func TestEscrowSetup(t *testing.T) {
 		require.Equal(t, ids[0], dup.EscrowID)
 	})
 
-	t.Run("second raw CLI run of a used id fails DuplicateEscrow", func(t *testing.T) {
+	t.Run("second raw CLI run of a used id fails DuplicateEscrow and hides nothing", func(t *testing.T) {
 		before := walletFiles(t, walletDir, ids[0])
 		out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
 			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", workflows.WorkflowID(ids[0]),
 			"--input", fmt.Sprintf(`{"escrowId":%q}`, ids[0])).CombinedOutput()
 		require.NoError(t, err, "the raw CLI allows a new run of a closed id: %s", out)
-		_, err = sc.Wait(ctx, ids[0])
-		require.ErrorIs(t, err, starter.ErrDuplicateEscrow)
-		var failed *starter.EscrowFailedError
-		require.ErrorAs(t, err, &failed)
-		require.Equal(t, activities.TypeDuplicateEscrow, failed.Type)
+		err = tc.GetWorkflow(ctx, workflows.WorkflowID(ids[0]), "").Get(ctx, nil)
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr, "the new run fails")
+		require.Equal(t, activities.TypeDuplicateEscrow, appErr.Type())
+		// The starter still reports the escrow's own, first run.
+		res, err := sc.Wait(ctx, ids[0])
+		require.NoError(t, err)
+		require.Equal(t, results[ids[0]].MultisigAddress, res.MultisigAddress)
+		res, err = sc.Result(ctx, ids[0])
+		require.NoError(t, err)
+		require.Equal(t, results[ids[0]].MultisigAddress, res.MultisigAddress)
 		st, err := sc.Status(ctx, ids[0])
 		require.NoError(t, err)
-		require.Equal(t, workflows.StateFailed, st.State)
+		require.Equal(t, workflows.StateCompleted, st.State)
 		// The first escrow's files are untouched and its wallets still work.
 		require.Equal(t, before, walletFiles(t, walletDir, ids[0]))
 		verifyWallets(t, walletDir, results[ids[0]])

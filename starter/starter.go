@@ -48,6 +48,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -182,8 +183,9 @@ func (c *Client) Status(ctx context.Context, escrowID string) (workflows.Status,
 	return d.Status, nil
 }
 
-// Describe returns the execution summary of escrow escrowID's latest run and
-// the escrow's status, the workflow's answer to the "status" query. The
+// Describe returns the execution summary of escrow escrowID's run (the
+// latest, or the earliest when a later one failed DuplicateEscrow: see
+// ownerRun) and the escrow's status, the workflow's answer to the "status" query. The
 // query needs a worker (for a closed workflow, to replay it); when none
 // answers in QueryTimeout, the status is rebuilt from the EscrowState
 // search attribute and, for a closed workflow, its failure (Queried is
@@ -192,7 +194,23 @@ func (c *Client) Status(ctx context.Context, escrowID string) (workflows.Status,
 // returns an error wrapping ErrEscrowNotFound, an invalid id a
 // *workflows.InvalidEscrowIDError.
 func (c *Client) Describe(ctx context.Context, escrowID string) (Description, error) {
-	sum, err := c.describe(ctx, escrowID)
+	d, err := c.describeRun(ctx, escrowID, "")
+	if err != nil || d.Status.ReasonType != activities.TypeDuplicateEscrow {
+		return d, err
+	}
+	owner, err := c.ownerRun(ctx, escrowID)
+	if err != nil {
+		return Description{}, err
+	}
+	if owner == "" || owner == d.Summary.RunID {
+		return d, nil
+	}
+	return c.describeRun(ctx, escrowID, owner)
+}
+
+// describeRun is Describe of run runID ("" = the latest).
+func (c *Client) describeRun(ctx context.Context, escrowID, runID string) (Description, error) {
+	sum, err := c.describe(ctx, escrowID, runID)
 	if err != nil {
 		return Description{}, err
 	}
@@ -244,27 +262,101 @@ func (c *Client) closedStatus(ctx context.Context, d Description) (Description, 
 
 // Result returns the result of escrow escrowID without waiting: a
 // *NotFinishedError while the setup runs, an *EscrowFailedError if it
-// failed, an error wrapping ErrEscrowNotFound for an unknown escrow.
+// failed, an error wrapping ErrEscrowNotFound for an unknown escrow. A later
+// run of the id that failed DuplicateEscrow does not hide the escrow's own.
 func (c *Client) Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error) {
-	sum, err := c.describe(ctx, escrowID)
+	res, runID, err := c.resultOf(ctx, escrowID, "")
+	if !isDuplicate(err) {
+		return res, err
+	}
+	owner, oerr := c.ownerRun(ctx, escrowID)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if owner == "" || owner == runID {
+		return res, err
+	}
+	res, _, err = c.resultOf(ctx, escrowID, owner)
+	return res, err
+}
+
+// resultOf is Result of run runID ("" = the latest); it also returns the
+// run's id.
+func (c *Client) resultOf(ctx context.Context, escrowID, runID string) (*workflows.SetupResult, string, error) {
+	sum, err := c.describe(ctx, escrowID, runID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if sum.Running() {
-		return nil, &NotFinishedError{EscrowID: escrowID, State: sum.State}
+		return nil, sum.RunID, &NotFinishedError{EscrowID: escrowID, State: sum.State}
 	}
-	return c.get(ctx, escrowID, sum.RunID)
+	res, err := c.get(ctx, escrowID, sum.RunID)
+	return res, sum.RunID, err
+}
+
+// isDuplicate reports a run that failed DuplicateEscrow.
+func isDuplicate(err error) bool {
+	var failed *EscrowFailedError
+	return errors.As(err, &failed) && errors.Is(failed, ErrDuplicateEscrow)
+}
+
+// ownerRun returns the id of the run that owns escrowID when the id has more
+// than one run, "" when it has one. Start never makes a second run, but the
+// raw temporal CLI may start one for a closed workflow id; that run fails
+// DuplicateEscrow at its claim and changes nothing, and must not hide the
+// escrow from Describe, Result and Wait. The owner is the earliest-started
+// run: every later one was refused at its claim.
+func (c *Client) ownerRun(ctx context.Context, escrowID string) (string, error) {
+	var (
+		first *workflowpb.WorkflowExecutionInfo
+		n     int
+		token []byte
+	)
+	for {
+		resp, err := c.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			PageSize: 100, NextPageToken: token,
+			Query: fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(escrowID)),
+		})
+		if err != nil {
+			return "", fmt.Errorf("list runs of escrow %q: %w", escrowID, err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			n++
+			if first == nil || ex.GetStartTime().AsTime().Before(first.GetStartTime().AsTime()) {
+				first = ex
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	if n < 2 {
+		return "", nil
+	}
+	return first.GetExecution().GetRunId(), nil
 }
 
 // Wait blocks until the setup of escrow escrowID ends or ctx is done, and
 // returns its result: an *EscrowFailedError if it failed, an error wrapping
 // ErrEscrowNotFound for an unknown escrow, ctx's error (wrapped) when ctx
-// ends first.
+// ends first. Like Result and Describe it follows the escrow's own run when
+// a later run of the id failed DuplicateEscrow.
 func (c *Client) Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error) {
 	if err := workflows.ValidateEscrowID(escrowID); err != nil {
 		return nil, err
 	}
-	return c.get(ctx, escrowID, "")
+	res, err := c.get(ctx, escrowID, "")
+	if !isDuplicate(err) {
+		return res, err
+	}
+	owner, oerr := c.ownerRun(ctx, escrowID)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if owner == "" {
+		return res, err
+	}
+	return c.get(ctx, escrowID, owner)
 }
 
 // stateValue keeps List's query well-formed: states are upper-case words.
@@ -311,12 +403,12 @@ func (c *Client) List(ctx context.Context, state workflows.State, pageSize int) 
 	}
 }
 
-// describe returns the summary of escrowID's latest run.
-func (c *Client) describe(ctx context.Context, escrowID string) (Summary, error) {
+// describe returns the summary of run runID ("" = the latest) of escrowID.
+func (c *Client) describe(ctx context.Context, escrowID, runID string) (Summary, error) {
 	if err := workflows.ValidateEscrowID(escrowID); err != nil {
 		return Summary{}, err
 	}
-	d, err := c.c.DescribeWorkflow(ctx, workflows.WorkflowID(escrowID), "")
+	d, err := c.c.DescribeWorkflow(ctx, workflows.WorkflowID(escrowID), runID)
 	if err != nil {
 		return Summary{}, rpcError(escrowID, "describe", err)
 	}

@@ -247,6 +247,9 @@ func TestWaitErrors(t *testing.T) {
 			giveErr := tt.give(t)
 			run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(giveErr).Once()
 			m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Once()
+			if tt.wantDup { // the id's only run: no other run owns the escrow
+				m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-1"), nil).Once()
+			}
 
 			res, err := New(m).Wait(context.Background(), "e1")
 
@@ -267,6 +270,103 @@ func TestWaitErrors(t *testing.T) {
 			assert.ErrorIs(t, err, giveErr, "the Temporal error stays reachable")
 		})
 	}
+}
+
+// runsOf matches the visibility request for the runs of escrowID.
+func runsOf(escrowID string) any {
+	return mock.MatchedBy(func(r *workflowservice.ListWorkflowExecutionsRequest) bool {
+		return r.GetQuery() == fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(escrowID))
+	})
+}
+
+// runs is a visibility answer with runIDs started a minute apart, newest
+// first as visibility lists them.
+func runs(runIDs ...string) *workflowservice.ListWorkflowExecutionsResponse {
+	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	for i := len(runIDs) - 1; i >= 0; i-- {
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "escrow-e1", RunId: runIDs[i]},
+			StartTime: timestamppb.New(start.Add(time.Duration(i) * time.Minute)),
+		})
+	}
+	return resp
+}
+
+// TestDuplicateRunDoesNotHideTheEscrow: a second run of a used id (the raw
+// temporal CLI can start one) fails DuplicateEscrow; Wait, Result and
+// Describe report the escrow's own run, the earliest, instead.
+func TestDuplicateRunDoesNotHideTheEscrow(t *testing.T) {
+	want := workflows.SetupResult{EscrowID: "e1", MultisigAddress: "9own"}
+	dupErr := func() error {
+		return workflowFailure(t, setupFailure(activities.TypeDuplicateEscrow, "claimed by run run-0"))
+	}
+	ownRun := func() *mocks.WorkflowRun {
+		run := mocks.NewWorkflowRun(t)
+		run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).
+			Run(func(args mock.Arguments) { *args.Get(1).(*workflows.SetupResult) = want }).Return(nil).Once()
+		return run
+	}
+	dupRun := func() *mocks.WorkflowRun {
+		run := mocks.NewWorkflowRun(t)
+		run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(dupErr()).Once()
+		return run
+	}
+	own := description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StateCompleted)
+	own.WorkflowExecution.RunID = "run-0"
+	dup := description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StateFailed)
+
+	t.Run("Wait", func(t *testing.T) {
+		m := mocks.NewClient(t)
+		m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(dupRun()).Once()
+		m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-0", "run-1"), nil).Once()
+		m.On("GetWorkflow", anyCtx, "escrow-e1", "run-0").Return(ownRun()).Once()
+
+		got, err := New(m).Wait(context.Background(), "e1")
+
+		require.NoError(t, err)
+		assert.Equal(t, &want, got)
+	})
+	t.Run("Result", func(t *testing.T) {
+		m := mocks.NewClient(t)
+		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(dup, nil).Once()
+		m.On("GetWorkflow", anyCtx, "escrow-e1", "run-1").Return(dupRun()).Once()
+		m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-0", "run-1"), nil).Once()
+		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "run-0").Return(own, nil).Once()
+		m.On("GetWorkflow", anyCtx, "escrow-e1", "run-0").Return(ownRun()).Once()
+
+		got, err := New(m).Result(context.Background(), "e1")
+
+		require.NoError(t, err)
+		assert.Equal(t, &want, got)
+	})
+	t.Run("Describe", func(t *testing.T) {
+		m := mocks.NewClient(t)
+		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(dup, nil).Once()
+		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).
+			Return(value{workflows.Status{EscrowID: "e1", State: workflows.StateFailed,
+				Reason: "claimed by run run-0", ReasonType: activities.TypeDuplicateEscrow}}, nil).Once()
+		m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-0", "run-1"), nil).Once()
+		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "run-0").Return(own, nil).Once()
+		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-0", workflows.StatusQuery).
+			Return(value{workflows.Status{EscrowID: "e1", State: workflows.StateCompleted}}, nil).Once()
+
+		got, err := New(m).Describe(context.Background(), "e1")
+
+		require.NoError(t, err)
+		assert.Equal(t, "run-0", got.Summary.RunID)
+		assert.Equal(t, workflows.StateCompleted, got.Status.State)
+	})
+	t.Run("a lone duplicate stays one", func(t *testing.T) {
+		m := mocks.NewClient(t)
+		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(dup, nil).Once()
+		m.On("GetWorkflow", anyCtx, "escrow-e1", "run-1").Return(dupRun()).Once()
+		m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-1"), nil).Once()
+
+		_, err := New(m).Result(context.Background(), "e1")
+
+		assert.ErrorIs(t, err, ErrDuplicateEscrow)
+	})
 }
 
 func TestWaitResult(t *testing.T) {
