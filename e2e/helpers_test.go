@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,25 +48,41 @@ func password(t *testing.T, escrowID string, role workflows.Role) string {
 	return pw
 }
 
-// inProcessWorker runs worker.Run in this process and returns the observed
-// logs; the worker stops when the test ends.
+// inProcessWorker runs worker.Run in this process (see runWorker) and
+// returns its observed logs; tweak adjusts the configuration first.
 func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int, tweak ...func(*worker.Config)) *observer.ObservedLogs {
 	t.Helper()
-	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
 	core, logs := observer.New(zapcore.DebugLevel)
+	runWorker(t, hostPort, walletDir, poolSize, core, tweak...)
+	return logs
+}
+
+// runWorker runs worker.Run in this process, logging to core, and waits
+// until it logs "worker started"; the worker stops when the test ends (its
+// error fails the test). Metrics are off unless tweak turns them on.
+func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapcore.Core, tweak ...func(*worker.Config)) {
+	t.Helper()
 	cfg := worker.DefaultConfig()
 	cfg.TemporalAddress = hostPort
 	cfg.WalletDir = walletDir
 	cfg.PoolSize = poolSize
-	cfg.WalletRPCBinary = bin
+	cfg.WalletRPCBinary = testenv.RequireBinary(t, "monero-wallet-rpc")
 	cfg.MasterSecret = []byte(masterSecret)
 	cfg.MetricsAddress = "off"
 	for _, f := range tweak {
 		f(&cfg)
 	}
+	started := make(chan struct{})
+	var once sync.Once
+	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
+		if e.Message == "worker started" {
+			once.Do(func() { close(started) })
+		}
+		return nil
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()
+	go func() { done <- worker.Run(ctx, cfg, log) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -75,15 +92,13 @@ func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int, twe
 			t.Error("worker did not stop within 60 s")
 		}
 	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("worker stopped: %v", err)
-		default:
-		}
-		return logs.FilterMessage("worker started").Len() > 0
-	})
-	return logs
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("worker stopped: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("timed out after 90 s waiting for the worker to start")
+	}
 }
 
 // verifyWallets copies the three final wallets of res out of walletDir,

@@ -4,13 +4,11 @@ import (
 	"context"
 	"net/http"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -76,42 +74,19 @@ func TestMetrics(t *testing.T) {
 // test ends the worker stops, and the endpoint with it.
 func metricsWorker(t *testing.T, hostPort, walletDir string, poolSize int) string {
 	t.Helper()
-	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
 	core, logs := observer.New(zapcore.InfoLevel)
-	cfg := worker.DefaultConfig()
-	cfg.TemporalAddress = hostPort
-	cfg.WalletDir = walletDir
-	cfg.PoolSize = poolSize
-	cfg.WalletRPCBinary = bin
-	cfg.MasterSecret = []byte(masterSecret)
-	cfg.MetricsAddress = "127.0.0.1:0"
-	cfg.WorkerID = "metrics"
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, zap.New(core)) }()
 	var base string
+	// Registered before runWorker's clean-up, so it runs after the stop.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("worker did not stop within 60 s")
-			return
-		}
 		require.Equal(t, 1, logs.FilterMessage("metrics stopped").Len())
 		if base != "" {
 			_, err := http.Get(base + "/metrics")
 			require.Error(t, err, "the metrics endpoint stops with the worker")
 		}
 	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("worker stopped: %v", err)
-		default:
-		}
-		return logs.FilterMessage("worker started").Len() > 0
+	runWorker(t, hostPort, walletDir, poolSize, core, func(c *worker.Config) {
+		c.MetricsAddress = "127.0.0.1:0"
+		c.WorkerID = "metrics"
 	})
 	listening := logs.FilterMessage("metrics listening").All()
 	require.Len(t, listening, 1)

@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/protobuf/proto"
@@ -30,7 +29,6 @@ import (
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/worker"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -259,34 +257,8 @@ func scrubIdentities(m protoreflect.Message) {
 // the recorder can act at an exact point of an activity.
 func recordWorker(t *testing.T, hostPort, walletDir string, poolSize int, onWrite func(zapcore.Entry, map[string]any)) {
 	t.Helper()
-	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
-	obs, logs := observer.New(zapcore.DebugLevel)
-	cfg := worker.DefaultConfig()
-	cfg.TemporalAddress = hostPort
-	cfg.WalletDir = walletDir
-	cfg.PoolSize = poolSize
-	cfg.WalletRPCBinary = bin
-	cfg.MasterSecret = []byte(masterSecret)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, zap.New(&hookCore{Core: obs, onWrite: onWrite})) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("worker did not stop within 60 s")
-		}
-	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("worker stopped: %v", err)
-		default:
-		}
-		return logs.FilterMessage("worker started").Len() > 0
-	})
+	obs, _ := observer.New(zapcore.DebugLevel)
+	runWorker(t, hostPort, walletDir, poolSize, &hookCore{Core: obs, onWrite: onWrite})
 }
 
 // hookCore passes entries to Core and, before that, to onWrite with their
