@@ -185,8 +185,8 @@ func (c *Client) Status(ctx context.Context, escrowID string) (workflows.Status,
 
 // Describe returns the execution summary of escrow escrowID's run (the
 // latest, or the earliest when a later one failed DuplicateEscrow: see
-// ownerRun) and the escrow's status, the workflow's answer to the "status" query. The
-// query needs a worker (for a closed workflow, to replay it); when none
+// ownerRun) and the escrow's status, the workflow's answer to the "status"
+// query. The query needs a worker (for a closed workflow, to replay it); when none
 // answers in QueryTimeout, the status is rebuilt from the EscrowState
 // search attribute and, for a closed workflow, its failure (Queried is
 // false, QueryError says why). A closed workflow that did not complete is
