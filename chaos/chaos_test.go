@@ -507,7 +507,9 @@ func (h *harness) startStaggered(t *testing.T, ids []string, within time.Duratio
 // state returns escrow id's state as the status query reports it, with the
 // exchange round spelled out ("EXCHANGING_2"), or "?" without an answer.
 func (h *harness) state(id string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	// Longer than starter.QueryTimeout, so that without a worker the
+	// status still comes from the search attribute.
+	ctx, cancel := context.WithTimeout(context.Background(), starter.QueryTimeout+5*time.Second)
 	defer cancel()
 	st, err := h.sc.Status(ctx, id)
 	if err != nil {
@@ -518,7 +520,7 @@ func (h *harness) state(id string) string {
 
 // statusOf returns escrow id's status.
 func (h *harness) statusOf(id string) (workflows.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), starter.QueryTimeout+5*time.Second)
 	defer cancel()
 	return h.sc.Status(ctx, id)
 }

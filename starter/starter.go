@@ -58,7 +58,11 @@ const DefaultPageSize = 100
 // QueryTimeout bounds the status query, which a worker must answer; without
 // an answer in time, Describe and Status rebuild the status from the
 // EscrowState search attribute (and, for a closed workflow, its failure).
-const QueryTimeout = 5 * time.Second
+// It is longer than the server's 5 s sticky schedule-to-start timeout: a
+// query the worker's sticky queue does not take in 5 s (a busy worker;
+// seen once in CI) is retried by the server on the workflow's normal queue,
+// and that answer is still worth waiting for.
+const QueryTimeout = 10 * time.Second
 
 // Client starts and follows escrow setups. It is safe for concurrent use.
 type Client struct {
