@@ -43,6 +43,10 @@ const (
 // ErrUnknownKey reports a payload sealed with a key the ring does not hold.
 var ErrUnknownKey = errors.New("codec: payload encrypted with an unknown key")
 
+// ErrNoKeyRing reports an encrypted payload met by a client that has no key
+// ring (see Plain).
+var ErrNoKeyRing = errors.New("codec: payload is encrypted but no key ring is configured")
+
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Codec is a converter.PayloadCodec that seals payloads with the current key
@@ -185,4 +189,26 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 // Workers, starters and escrowctl must all use the same key ring.
 func (c *Codec) DataConverter() converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c)
+}
+
+// plain is the PayloadCodec of a client without a key ring.
+type plain struct{}
+
+func (plain) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) { return payloads, nil }
+
+func (plain) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	for _, p := range payloads {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) == Encoding {
+			return nil, fmt.Errorf("%w (key %q)", ErrNoKeyRing, p.GetMetadata()[MetadataKeyID])
+		}
+	}
+	return payloads, nil
+}
+
+// Plain returns the data converter of a client without a key ring: the SDK's
+// default, which sends payloads unencrypted, except that an encrypted
+// payload fails with ErrNoKeyRing instead of the SDK's "payload encoding is
+// not supported".
+func Plain() converter.DataConverter {
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), plain{})
 }

@@ -81,6 +81,24 @@ func TestPlainPayloadsPassThrough(t *testing.T) {
 	require.Same(t, plain, out[0])
 }
 
+// TestPlain: a client without a key ring sends and reads plain payloads and
+// names the problem when it meets an encrypted one.
+func TestPlain(t *testing.T) {
+	dc := Plain()
+	p, err := dc.ToPayload(stepInput{EscrowID: "raw-1"})
+	require.NoError(t, err)
+	require.Equal(t, converter.MetadataEncodingJSON, string(p.Metadata[converter.MetadataEncoding]), "sent unencrypted")
+	var got stepInput
+	require.NoError(t, dc.FromPayload(p, &got))
+	require.Equal(t, "raw-1", got.EscrowID)
+
+	sealed, err := mustParse(t, keyA).DataConverter().ToPayload(stepInput{EscrowID: "e1"})
+	require.NoError(t, err)
+	err = dc.FromPayload(sealed, &got)
+	require.ErrorIs(t, err, ErrNoKeyRing)
+	require.Contains(t, err.Error(), `key "k1"`)
+}
+
 func TestTamperingIsDetected(t *testing.T) {
 	c := mustParse(t, keyA)
 	enc, err := c.Encode([]*commonpb.Payload{{Data: []byte("x")}})

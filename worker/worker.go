@@ -14,7 +14,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker/pool"
 	"github.com/escrowflow/escrowflow/workflows"
@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	var dc converter.DataConverter // nil: the SDK's default
+	dc := codec.Plain()
 	if cd != nil {
 		dc = cd.DataConverter()
 		log.Info("workflow payloads encrypted", zap.String("codec_key", cd.CurrentKeyID()))

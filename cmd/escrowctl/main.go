@@ -76,6 +76,10 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "escrowctl:", err)
+		if errors.Is(err, codec.ErrNoKeyRing) {
+			fmt.Fprintf(os.Stderr, "escrowctl: give it the worker's key ring: --codec-keys-file FILE or %s (default %s, when present)\n",
+				EnvCodecKeysFile, demoCodecKeys)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -118,12 +122,12 @@ var codecKeysFile string
 const demoCodecKeys = ".escrowflow/codec.keys"
 
 // dataConverter returns the converter that decrypts the worker's payloads,
-// or nil (the SDK default) when no key ring is configured.
+// or codec.Plain() when no key ring is configured.
 func dataConverter() (converter.DataConverter, error) {
 	path := codecKeysFile
 	if path == "" {
 		if _, err := os.Stat(demoCodecKeys); err != nil {
-			return nil, nil
+			return codec.Plain(), nil
 		}
 		path = demoCodecKeys
 	}
