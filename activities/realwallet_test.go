@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
@@ -135,7 +136,7 @@ func TestRealWalletSetupAcrossWorkerRestart(t *testing.T) {
 	for _, o := range ex2 {
 		keep = append(keep, o.Snapshot)
 	}
-	done, err := execute(acts, info, acts.FinishEscrow, FinishInput{EscrowID: "r1", Outcome: OutcomeCompleted, Keep: keep})
+	done, err := execute(acts, info, acts.FinishEscrow, FinishInput{EscrowID: "r1", Outcome: escrow.OutcomeCompleted, Keep: keep})
 	require.NoError(t, err)
 	assert.True(t, done.Owner)
 	assert.False(t, done.Parked)

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // workerProc is one escrow-worker process started by the run. It is stopped
@@ -187,9 +187,9 @@ type logLine struct {
 func escrowProgress(cur string, l logLine) string {
 	switch {
 	case l.Msg == "multisig setup succeeded":
-		return string(workflows.StateCompleted)
+		return string(escrow.StateCompleted)
 	case l.Msg == "multisig setup failed":
-		return string(workflows.StateFailed)
+		return string(escrow.StateFailed)
 	case l.Msg == "lease acquired" && roundIndex(l.Round) > roundIndex(cur):
 		return l.Round
 	case l.Msg == "multisig setup started" && cur == "":

@@ -25,12 +25,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
 	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // wallet passwords from it to open the final wallets themselves.
 const masterSecret = "e2e-master-secret-0123456789abcdef0123456789abcdef"
 
-func password(t *testing.T, escrowID string, role workflows.Role) string {
+func password(t *testing.T, escrowID string, role escrow.Role) string {
 	t.Helper()
 	p, err := activities.NewPasswords([]byte(masterSecret))
 	require.NoError(t, err)
@@ -104,11 +104,11 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 // verifyWallets copies the three final wallets of res out of walletDir,
 // opens each independently in a fresh wallet-rpc, and checks that each is
 // a ready 2-of-3 multisig wallet reporting res.MultisigAddress.
-func verifyWallets(t *testing.T, walletDir string, res *workflows.SetupResult) {
+func verifyWallets(t *testing.T, walletDir string, res *escrow.SetupResult) {
 	t.Helper()
 	require.NotEmpty(t, res.MultisigAddress)
 	dir := t.TempDir()
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		w := res.Wallets[role]
 		require.Equal(t, res.MultisigAddress, w.Address, "%s address in the result", role)
 		for _, suffix := range []string{"", ".keys", ".address.txt"} {
@@ -125,7 +125,7 @@ func verifyWallets(t *testing.T, walletDir string, res *workflows.SetupResult) {
 	l, err := p.Acquire(ctx, "verify")
 	require.NoError(t, err)
 	defer l.Release("")
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		require.NoError(t, l.Client.OpenWallet(ctx, string(role), password(t, res.EscrowID, role)), "%s", role)
 		st, err := l.Client.IsMultisig(ctx)
 		require.NoError(t, err)
@@ -150,9 +150,9 @@ func copyFile(t *testing.T, src, dst string) {
 }
 
 // waitState polls the status query until the escrow reaches one of states.
-func waitState(t *testing.T, sc *starter.Client, escrowID string, states ...workflows.State) workflows.Status {
+func waitState(t *testing.T, sc *starter.Client, escrowID string, states ...escrow.State) escrow.Status {
 	t.Helper()
-	var st workflows.Status
+	var st escrow.Status
 	testenv.WaitFor(t, 3*time.Minute, fmt.Sprintf("%s in %v", escrowID, states), func() bool {
 		var err error
 		st, err = sc.Status(context.Background(), escrowID)
@@ -188,7 +188,7 @@ func walletFiles(t *testing.T, walletDir, escrowID string) []string {
 // querying Temporal: a query is answered by the worker's workflow task and can
 // take seconds while the wallet-rpc processes hold both cores, longer than a
 // round lasts.
-func waitLeased(t *testing.T, path, escrowID string, round workflows.Round) {
+func waitLeased(t *testing.T, path, escrowID string, round escrow.Round) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	var offset int64

@@ -41,8 +41,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // Names of escrowflow's own metrics.
@@ -63,14 +63,14 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 
 // escrowStates are the EscrowState values escrowflow_escrows reports, in the
 // workflow's order.
-var escrowStates = []workflows.State{
-	workflows.StateCreating, workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging,
-	workflows.StateVerifying, workflows.StateCompleted, workflows.StateFailed,
+var escrowStates = []escrow.State{
+	escrow.StateCreating, escrow.StatePreparing, escrow.StateMaking, escrow.StateExchanging,
+	escrow.StateVerifying, escrow.StateCompleted, escrow.StateFailed,
 }
 
 // escrowOutcomes are the outcomes escrowflow_escrows_finished_total starts
 // with at zero, so that rate() sees every series from the first scrape.
-var escrowOutcomes = []string{activities.OutcomeCompleted, activities.OutcomeFailed, activities.OutcomeCancelled}
+var escrowOutcomes = []string{escrow.OutcomeCompleted, escrow.OutcomeFailed, escrow.OutcomeCancelled}
 
 // methodName is what a wallet-rpc method name looks like; anything else is
 // reported as "other" so that a label can never carry a parameter.
@@ -311,9 +311,9 @@ func newEscrowCollector(c WorkflowCounter, namespace string, log *zap.Logger) *e
 }
 
 // escrowQuery is the visibility query for running escrows in state.
-func escrowQuery(state workflows.State) string {
+func escrowQuery(state escrow.State) string {
 	return fmt.Sprintf(`WorkflowType=%q AND ExecutionStatus="Running" AND %s=%q`,
-		workflows.WorkflowName, workflows.EscrowStateKey.GetName(), string(state))
+		escrow.WorkflowName, escrow.EscrowStateKey.GetName(), string(state))
 }
 
 // Describe implements prometheus.Collector.

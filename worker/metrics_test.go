@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
@@ -105,9 +106,9 @@ func TestMetricsActivities(t *testing.T) {
 	am.RPCCall("make_multisig", 500*time.Millisecond, nil)
 	am.RPCCall("open_wallet", 10*time.Millisecond, errors.New("wallet_files_doesnt_correspond"))
 	am.RPCCall("open_wallet secret-password", time.Millisecond, nil) // not a method name
-	am.EscrowFinished(activities.OutcomeCompleted)
-	am.EscrowFinished(activities.OutcomeCompleted)
-	am.EscrowFinished(activities.OutcomeCancelled)
+	am.EscrowFinished(escrow.OutcomeCompleted)
+	am.EscrowFinished(escrow.OutcomeCompleted)
+	am.EscrowFinished(escrow.OutcomeCancelled)
 
 	mfs := scrape(t, m.Handler())
 
@@ -328,7 +329,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	var am activities.Metrics = m
 	am.LeaseWait(time.Second)
 	am.RPCCall("store", time.Second, nil)
-	am.EscrowFinished(activities.OutcomeFailed)
+	am.EscrowFinished(escrow.OutcomeFailed)
 	require.Nil(t, m.SDKHandler())
 	require.NoError(t, m.WatchPool(func() pool.Stats { return pool.Stats{} }))
 	require.NoError(t, m.WatchEscrows(&fakeCounter{}, "escrows"))

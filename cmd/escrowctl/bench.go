@@ -45,11 +45,11 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/escrowflow/escrowflow/bench"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/worker"
 	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 const (
@@ -517,7 +517,7 @@ func walletIDs(m bench.Mode, n int) []string {
 // roleNames are an escrow's three wallet file names, in role order.
 func roleNames(id string) [3]string {
 	var out [3]string
-	for i, role := range workflows.Roles {
+	for i, role := range escrow.Roles {
 		out[i] = id + "." + string(role)
 	}
 	return out
@@ -536,7 +536,7 @@ func leaseRoles(ctx context.Context, p *pool.Pool, id string) (ws [3]benchWallet
 			}
 		}
 	}
-	for i, role := range workflows.Roles {
+	for i, role := range escrow.Roles {
 		l, err := p.Acquire(ctx, id+"/"+string(role))
 		if err != nil {
 			release(true)
@@ -796,7 +796,7 @@ func startDevServerOnce(ctx context.Context, cli, dir string, attempt int) (srv 
 		"--port", strconv.Itoa(port),
 		"--headless",
 		"--db-filename", filepath.Join(dir, fmt.Sprintf("temporal-%d.db", attempt)),
-		"--search-attribute", workflows.EscrowStateKey.GetName()+"=Keyword",
+		"--search-attribute", escrow.EscrowStateKey.GetName()+"=Keyword",
 		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
 		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 		"--log-level", "warn",
@@ -860,7 +860,7 @@ func probeTemporal(ctx context.Context, hostPort string) error {
 	if err != nil {
 		return err
 	}
-	name := workflows.EscrowStateKey.GetName()
+	name := escrow.EscrowStateKey.GetName()
 	if typ, ok := resp.GetCustomAttributes()[name]; !ok || typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 		return fmt.Errorf("search attribute %s not registered as Keyword yet", name)
 	}

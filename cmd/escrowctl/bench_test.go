@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/escrowflow/escrowflow/bench"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestBenchUsage(t *testing.T) {
@@ -82,7 +82,7 @@ func (p *concurrencyProbe) wait() {
 // --address given, nothing started, no CPU figures.
 func TestBenchOnRunningStack(t *testing.T) {
 	var probe concurrencyProbe
-	f := &fakeEscrows{result: func(id string) (*workflows.SetupResult, error) {
+	f := &fakeEscrows{result: func(id string) (*escrow.SetupResult, error) {
 		probe.wait()
 		return nil, nil
 	}}
@@ -105,13 +105,13 @@ func TestBenchOnRunningStack(t *testing.T) {
 }
 
 func TestBenchJSONAndFailures(t *testing.T) {
-	f := &fakeEscrows{result: func(id string) (*workflows.SetupResult, error) {
+	f := &fakeEscrows{result: func(id string) (*escrow.SetupResult, error) {
 		if strings.HasSuffix(id, "-2") {
 			return nil, &starter.EscrowFailedError{EscrowID: id, Type: "WalletRejected", Message: "boom"}
 		}
 		if strings.HasSuffix(id, "-3") {
 			res := okResult(id, 0)
-			res.Wallets[workflows.Vendor] = workflows.WalletResult{Wallet: "w", Address: "other"}
+			res.Wallets[escrow.Vendor] = escrow.WalletResult{Wallet: "w", Address: "other"}
 			return res, nil
 		}
 		return nil, nil

@@ -13,10 +13,10 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // historyConn reads workflow histories; a client.Client is one.
@@ -66,7 +66,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		if err := workflows.ValidateEscrowID(id); err != nil {
+		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
 		c, err := dialHistory(ctx, a.address, a.namespace, a.stderr)
@@ -78,7 +78,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, dc)
+		e, err := instrument.Fetch(ctx, c, escrow.WorkflowID(id), *runID, dc)
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return fmt.Errorf("escrow %q: %w", id, starter.ErrEscrowNotFound)

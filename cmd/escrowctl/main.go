@@ -47,8 +47,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // Environment variables that set the global flags' defaults.
@@ -88,10 +88,10 @@ func main() {
 type escrows interface {
 	Start(ctx context.Context, escrowID string) (starter.Run, error)
 	Describe(ctx context.Context, escrowID string) (starter.Description, error)
-	Status(ctx context.Context, escrowID string) (workflows.Status, error)
-	Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	List(ctx context.Context, state workflows.State, pageSize int) ([]starter.Summary, error)
+	Status(ctx context.Context, escrowID string) (escrow.Status, error)
+	Result(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	Wait(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	List(ctx context.Context, state escrow.State, pageSize int) ([]starter.Summary, error)
 	Close()
 }
 

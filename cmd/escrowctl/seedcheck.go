@@ -30,7 +30,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // The old design's figures the check compares with.
@@ -58,8 +58,8 @@ const module = "github.com/escrowflow/escrowflow"
 
 // committingRounds are the rounds whose steps commit a wallet snapshot
 // (docs/DESIGN.md): each of them must log at least one "atomic copy".
-var committingRounds = []workflows.Round{
-	workflows.RoundCreate, workflows.RoundMake, workflows.RoundExchange1, workflows.RoundExchange2,
+var committingRounds = []escrow.Round{
+	escrow.RoundCreate, escrow.RoundMake, escrow.RoundExchange1, escrow.RoundExchange2,
 }
 
 func seedCheckFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -101,7 +101,7 @@ func seedIDs(prefix string, now time.Time, tag string) (single string, parallel 
 		parallel = append(parallel, fmt.Sprintf("%s-par%d", base, i+1))
 	}
 	for _, id := range append(ids, parallel...) {
-		if err := workflows.ValidateEscrowID(id); err != nil {
+		if err := escrow.ValidateEscrowID(id); err != nil {
 			return "", nil, fmt.Errorf("prefix %q gives an invalid escrow id: %w", prefix, err)
 		}
 	}
@@ -140,7 +140,7 @@ func repoRoot(dir string) (string, error) {
 // seedRun is one escrow of the check as escrowctl saw it.
 type seedRun struct {
 	EscrowID string
-	Result   *workflows.SetupResult
+	Result   *escrow.SetupResult
 	Err      error
 	// Started is just before the Start call, Finished when Wait returned.
 	Started, Finished time.Time
@@ -211,7 +211,7 @@ func (s *seedCheck) run(ctx context.Context, single string, parallel []string) e
 		runs := append([]seedRun{in.Single}, in.Parallel...)
 		rep := seedReport{Rows: rows, Passed: failed == 0}
 		for _, r := range runs {
-			o := outcome{EscrowID: r.EscrowID, WorkflowID: workflows.WorkflowID(r.EscrowID)}
+			o := outcome{EscrowID: r.EscrowID, WorkflowID: escrow.WorkflowID(r.EscrowID)}
 			o.setResult(r.Result, r.Err)
 			rep.Escrows = append(rep.Escrows, seedEscrow{outcome: o, WallMs: r.wall().Milliseconds()})
 		}
@@ -263,11 +263,11 @@ func (s *seedCheck) runAll(ctx context.Context, ids []string) []seedRun {
 func describeRun(r seedRun) string {
 	switch {
 	case r.Err != nil:
-		return fmt.Sprintf("%s %s after %s: %v", r.EscrowID, workflows.StateFailed, wall(r.wall()), r.Err)
+		return fmt.Sprintf("%s %s after %s: %v", r.EscrowID, escrow.StateFailed, wall(r.wall()), r.Err)
 	case !confirmed(r.Result):
-		return fmt.Sprintf("%s %s after %s, address NOT confirmed by every role", r.EscrowID, workflows.StateCompleted, wall(r.wall()))
+		return fmt.Sprintf("%s %s after %s, address NOT confirmed by every role", r.EscrowID, escrow.StateCompleted, wall(r.wall()))
 	}
-	return fmt.Sprintf("%s %s after %s, %s", r.EscrowID, workflows.StateCompleted, wall(r.wall()), r.Result.MultisigAddress)
+	return fmt.Sprintf("%s %s after %s, %s", r.EscrowID, escrow.StateCompleted, wall(r.wall()), r.Result.MultisigAddress)
 }
 
 // --- evaluation --------------------------------------------------------------
@@ -533,7 +533,7 @@ func firstN(s []string, n int) []string {
 	return append(s[:n:n], fmt.Sprintf("… %d more", len(s)-n))
 }
 
-func roundNames(rs []workflows.Round) string {
+func roundNames(rs []escrow.Round) string {
 	names := make([]string, len(rs))
 	for i, r := range rs {
 		names[i] = string(r)
@@ -559,7 +559,7 @@ func committedSteps(runs []seedRun) []stepKey {
 			continue
 		}
 		for _, round := range committingRounds {
-			for _, role := range workflows.Roles {
+			for _, role := range escrow.Roles {
 				out = append(out, stepKey{EscrowID: r.EscrowID, Role: string(role), Round: string(round)})
 			}
 		}

@@ -14,9 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // seedRunOK is a confirmed run of id taking wallMs on escrowctl's clock,
@@ -93,9 +92,9 @@ func TestEvaluateSeedCheck(t *testing.T) {
 		{
 			name: "single escrow not confirmed",
 			change: func(in *seedInput) {
-				w := in.Single.Result.Wallets[workflows.Vendor]
+				w := in.Single.Result.Wallets[escrow.Vendor]
 				w.Address = "other"
-				in.Single.Result.Wallets[workflows.Vendor] = w
+				in.Single.Result.Wallets[escrow.Vendor] = w
 			},
 			want:         strings.Replace(allPass, "1:PASS", "1:FAIL", 1),
 			wantMeasured: map[int]string{0: "address not confirmed by every role"},
@@ -472,7 +471,7 @@ func newSeedWorld(t *testing.T) *seedWorld {
 	return w
 }
 
-func (w *seedWorld) result(id string) (*workflows.SetupResult, error) {
+func (w *seedWorld) result(id string) (*escrow.SetupResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f, err := os.OpenFile(w.log, os.O_APPEND|os.O_WRONLY, 0)
@@ -481,8 +480,8 @@ func (w *seedWorld) result(id string) (*workflows.SetupResult, error) {
 	}
 	defer f.Close()
 	for _, round := range committingRounds {
-		for _, role := range workflows.Roles {
-			if w.failSuffix != "" && strings.HasSuffix(id, w.failSuffix) && round == workflows.RoundMake && role == workflows.Buyer {
+		for _, role := range escrow.Roles {
+			if w.failSuffix != "" && strings.HasSuffix(id, w.failSuffix) && round == escrow.RoundMake && role == escrow.Buyer {
 				// A failed attempt; the retry's copy succeeds.
 				if _, err := fmt.Fprintf(f, consoleFailed, id, role, round); err != nil {
 					return nil, err

@@ -6,23 +6,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // roundLetters are the timeline's letters for the rounds, in round order.
 var roundLetters = []struct {
-	round  workflows.Round
+	round  escrow.Round
 	letter byte
 }{
-	{workflows.RoundCreate, 'C'},
-	{workflows.RoundPrepare, 'P'},
-	{workflows.RoundMake, 'M'},
-	{workflows.RoundExchange1, '1'},
-	{workflows.RoundExchange2, '2'},
-	{workflows.RoundVerify, 'V'},
+	{escrow.RoundCreate, 'C'},
+	{escrow.RoundPrepare, 'P'},
+	{escrow.RoundMake, 'M'},
+	{escrow.RoundExchange1, '1'},
+	{escrow.RoundExchange2, '2'},
+	{escrow.RoundVerify, 'V'},
 }
 
-func roundLetter(r workflows.Round) byte {
+func roundLetter(r escrow.Round) byte {
 	for _, rl := range roundLetters {
 		if rl.round == r {
 			return rl.letter
@@ -37,7 +37,7 @@ func roundLetter(r workflows.Round) byte {
 // escrowRounds is one escrow's round timings.
 type escrowRounds struct {
 	EscrowID string
-	Rounds   []workflows.RoundTiming
+	Rounds   []escrow.RoundTiming
 }
 
 // span is a time interval.
@@ -48,14 +48,14 @@ func (s span) duration() time.Duration { return s.End.Sub(s.Start) }
 // roundSpan is one round of one escrow: from its first role's start to its
 // last role's finish.
 type roundSpan struct {
-	Round workflows.Round
+	Round escrow.Round
 	span
 }
 
 // roundSpans groups timings by round, ordered by start.
-func roundSpans(timings []workflows.RoundTiming) []roundSpan {
+func roundSpans(timings []escrow.RoundTiming) []roundSpan {
 	var out []roundSpan
-	idx := map[workflows.Round]int{}
+	idx := map[escrow.Round]int{}
 	for _, t := range timings {
 		i, ok := idx[t.Round]
 		if !ok {

@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/stretchr/testify/assert"
-
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 var t0 = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
@@ -16,19 +15,19 @@ func ms(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 // stdRounds is one escrow's six rounds starting at +startMs: the three
 // roles start together and finish 0, 100 and 200 ms apart; the next round
 // starts when the slowest role finished.
-func stdRounds(startMs int) []workflows.RoundTiming {
+func stdRounds(startMs int) []escrow.RoundTiming {
 	steps := []struct {
-		round workflows.Round
+		round escrow.Round
 		ms    int
 	}{
-		{workflows.RoundCreate, 2000}, {workflows.RoundPrepare, 800}, {workflows.RoundMake, 1800},
-		{workflows.RoundExchange1, 800}, {workflows.RoundExchange2, 1800}, {workflows.RoundVerify, 800},
+		{escrow.RoundCreate, 2000}, {escrow.RoundPrepare, 800}, {escrow.RoundMake, 1800},
+		{escrow.RoundExchange1, 800}, {escrow.RoundExchange2, 1800}, {escrow.RoundVerify, 800},
 	}
-	var out []workflows.RoundTiming
+	var out []escrow.RoundTiming
 	s := startMs
 	for _, st := range steps {
-		for i, role := range workflows.Roles {
-			out = append(out, workflows.RoundTiming{Round: st.round, Role: role, Started: ms(s), Finished: ms(s + st.ms + 100*i)})
+		for i, role := range escrow.Roles {
+			out = append(out, escrow.RoundTiming{Round: st.round, Role: role, Started: ms(s), Finished: ms(s + st.ms + 100*i)})
 		}
 		s += st.ms + 200
 	}
@@ -36,8 +35,8 @@ func stdRounds(startMs int) []workflows.RoundTiming {
 }
 
 // timing is one role's run of a round from +fromMs to +toMs.
-func timing(r workflows.Round, role workflows.Role, fromMs, toMs int) workflows.RoundTiming {
-	return workflows.RoundTiming{Round: r, Role: role, Started: ms(fromMs), Finished: ms(toMs)}
+func timing(r escrow.Round, role escrow.Role, fromMs, toMs int) escrow.RoundTiming {
+	return escrow.RoundTiming{Round: r, Role: role, Started: ms(fromMs), Finished: ms(toMs)}
 }
 
 func TestRenderTimeline(t *testing.T) {
@@ -97,11 +96,11 @@ func TestRenderTimeline(t *testing.T) {
 		},
 		{
 			name: "one escrow with a gap between rounds, roles out of order",
-			give: []escrowRounds{{EscrowID: "solo", Rounds: []workflows.RoundTiming{
-				timing(workflows.RoundMake, workflows.Vendor, 3000, 4000),
-				timing(workflows.RoundCreate, workflows.Buyer, 0, 1000),
-				timing(workflows.RoundMake, workflows.Buyer, 3000, 3500),
-				timing(workflows.RoundCreate, workflows.Vendor, 0, 800),
+			give: []escrowRounds{{EscrowID: "solo", Rounds: []escrow.RoundTiming{
+				timing(escrow.RoundMake, escrow.Vendor, 3000, 4000),
+				timing(escrow.RoundCreate, escrow.Buyer, 0, 1000),
+				timing(escrow.RoundMake, escrow.Buyer, 3000, 3500),
+				timing(escrow.RoundCreate, escrow.Vendor, 0, 800),
 			}}},
 			giveWidth: 10,
 			want: []string{
@@ -118,12 +117,12 @@ func TestRenderTimeline(t *testing.T) {
 		{
 			name: "a short round keeps one column",
 			give: []escrowRounds{
-				{EscrowID: "a", Rounds: []workflows.RoundTiming{
-					timing(workflows.RoundCreate, workflows.Buyer, 0, 5000),
-					timing(workflows.RoundPrepare, workflows.Buyer, 5000, 5010),
-					timing(workflows.RoundMake, workflows.Buyer, 5010, 10000),
+				{EscrowID: "a", Rounds: []escrow.RoundTiming{
+					timing(escrow.RoundCreate, escrow.Buyer, 0, 5000),
+					timing(escrow.RoundPrepare, escrow.Buyer, 5000, 5010),
+					timing(escrow.RoundMake, escrow.Buyer, 5010, 10000),
 				}},
-				{EscrowID: "b", Rounds: []workflows.RoundTiming{timing(workflows.RoundVerify, workflows.Arbiter, 9000, 9500)}},
+				{EscrowID: "b", Rounds: []escrow.RoundTiming{timing(escrow.RoundVerify, escrow.Arbiter, 9000, 9500)}},
 			},
 			giveWidth: 20,
 			want: []string{

@@ -21,13 +21,14 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 )
 
 const (
 	// EscrowStateAttribute is the custom search attribute (type Keyword)
 	// that every Temporal server started by StartTemporal registers.
-	EscrowStateAttribute = "EscrowState"
+	EscrowStateAttribute = escrow.StateSearchAttribute
 
 	// temporalStartTimeout bounds how long StartTemporal waits for the
 	// server to accept clients and show the search attribute.
