@@ -51,7 +51,7 @@ type Wallet interface {
 	ChangeWalletPassword(ctx context.Context, oldPassword, newPassword string) error
 }
 
-// Lease is the exclusive use of one wallet-rpc process (see worker/pool).
+// Lease is the exclusive use of one wallet-rpc process (see package pool).
 type Lease interface {
 	Wallet() Wallet
 	Wait() time.Duration

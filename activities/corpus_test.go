@@ -22,7 +22,7 @@ import (
 //
 // The fakes accept any message that passes checkPeers. Where real
 // monero-wallet-rpc v0.18 refuses a message (measured on the Debian package;
-// worker/pool TestBadInput covers the same kinds on real processes), the
+// pool's TestBadInput covers the same kinds on real processes), the
 // case injects the wallet's verbatim answer, so what is tested here is the
 // activities' handling of it: classification, the discarded lease, and no
 // snapshot committed or changed.

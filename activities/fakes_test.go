@@ -32,7 +32,7 @@ import (
 // This file holds the test doubles of the activity tests: an in-memory
 // stand-in for monero-wallet-rpc that keeps its wallets as real files in the
 // store dir (so snapshots and restores work on them), a sticky leaser like
-// worker/pool's, and helpers that run activities in Temporal's test
+// pool's, and helpers that run activities in Temporal's test
 // activity environment.
 
 // fakeMultisigAddress is the address every fake wallet reports once the

@@ -318,7 +318,7 @@ func orphans(dir string, w *workerProc, grace time.Duration) []int {
 
 // verifier opens wallets copied out of the wallet dirs in one fresh
 // monero-wallet-rpc process (one per trial) over a directory of its own. It
-// starts that process itself, not through worker/pool, so the check does
+// starts that process itself, not through pool/, so the check does
 // not depend on the code under test.
 type verifier struct {
 	binary string

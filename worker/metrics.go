@@ -42,7 +42,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
-	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 // Names of escrowflow's own metrics.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
-	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 // scrape GETs h like Prometheus does and parses the text exposition.

@@ -47,9 +47,9 @@ import (
 	"github.com/escrowflow/escrowflow/bench"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
 const (
