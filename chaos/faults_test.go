@@ -484,7 +484,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			tr.problem = fmt.Sprintf("mount -o remount,ro after the kill: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 		} else if w, err := h.tryStartWorker(t, r.d.wallets); err == nil {
 			r.w = w
-			tr.notes = append(tr.notes, "a worker started over the read-only dir")
+			tr.notes = append(tr.notes, "a worker ran over the read-only dir")
 		} else {
 			// The last line of the log the error quotes is the worker's own.
 			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
@@ -496,7 +496,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			if err := retryRemount(r.d.remountRO, 10*time.Second); err != nil {
 				tr.problem = fmt.Sprintf("mount -o remount,ro under the new worker: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 			} else {
-				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker started", time.Since(r.w.startedAt).Seconds()))
+				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker came up", time.Since(r.w.startedAt).Seconds()))
 			}
 		}
 		tr.when += " (worker killed; dir read-only under a new worker)"

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,9 +56,9 @@ func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int, twe
 	return logs
 }
 
-// runWorker runs worker.Run in this process, logging to core, and waits
-// until it logs "worker started"; the worker stops when the test ends (its
-// error fails the test). Metrics are off unless tweak turns them on.
+// runWorker runs worker.Run in this process, logging to core, with its
+// metrics listener on a free port, and waits until its /readyz answers 200;
+// the worker stops when the test ends (its error fails the test).
 func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapcore.Core, tweak ...func(*worker.Config)) {
 	t.Helper()
 	cfg := worker.DefaultConfig()
@@ -68,18 +67,11 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 	cfg.PoolSize = poolSize
 	cfg.WalletRPCBinary = testenv.RequireBinary(t, "monero-wallet-rpc")
 	cfg.MasterSecret = []byte(masterSecret)
-	cfg.MetricsAddress = "off"
+	cfg.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	started := make(chan struct{})
-	var once sync.Once
-	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		if e.Message == "worker started" {
-			once.Do(func() { close(started) })
-		}
-		return nil
-	}))
+	log := zap.New(core)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(ctx, cfg, log) }()
@@ -92,13 +84,15 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 			t.Error("worker did not stop within 60 s")
 		}
 	})
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("worker stopped: %v", err)
-	case <-time.After(90 * time.Second):
-		t.Fatal("timed out after 90 s waiting for the worker to start")
-	}
+	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the clean-up
+			t.Fatalf("worker stopped: %v", err)
+		default:
+		}
+		return worker.Ready(ctx, cfg.MetricsAddress)
+	})
 }
 
 // verifyWallets copies the three final wallets of res out of walletDir,
@@ -261,12 +255,13 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--log-format", "json")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd.Env = append(append(os.Environ(),
 		"TEMPORAL_ADDRESS="+hostPort,
 		"ESCROWFLOW_WALLET_DIR="+walletDir,
 		"ESCROWFLOW_WALLET_RPC="+testenv.RequireBinary(t, "monero-wallet-rpc"),
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
-		"ESCROWFLOW_METRICS_ADDRESS=off",
+		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
 	), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -278,9 +273,8 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 		}
 		_ = f.Close()
 	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b), `"worker started"`)
+	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
+		return worker.Ready(context.Background(), metricsAddr)
 	})
 	return &workerProcess{cmd: cmd, logPath: logPath}
 }

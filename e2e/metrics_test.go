@@ -85,7 +85,6 @@ func metricsWorker(t *testing.T, hostPort, walletDir string, poolSize int) strin
 		}
 	})
 	runWorker(t, hostPort, walletDir, poolSize, core, func(c *worker.Config) {
-		c.MetricsAddress = "127.0.0.1:0"
 		c.WorkerID = "metrics"
 	})
 	listening := logs.FilterMessage("metrics listening").All()

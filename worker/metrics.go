@@ -357,7 +357,7 @@ func (c *escrowCollector) refresh() []int64 {
 // (the e2e tests beside a running demo, say) would otherwise fail on the
 // default port. stop shuts the endpoint down, waiting at most 5 s for
 // running scrapes, and closes the registry.
-func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err error) {
+func startMetrics(addr string, hl *health, log *zap.Logger) (m *Metrics, stop func(), err error) {
 	if addr == "" {
 		return nil, func() {}, nil
 	}
@@ -365,7 +365,7 @@ func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err er
 	if m, err = NewMetrics(log); err != nil {
 		return nil, nil, err
 	}
-	srv, err := serveMetrics(addr, m.Handler(), log)
+	srv, err := serveMetrics(addr, m.Handler(), hl, log)
 	if err != nil {
 		_ = m.Close(context.Background())
 		log.Error("metrics disabled", zap.String("address", addr), zap.Error(err))
@@ -382,7 +382,7 @@ func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err er
 	}, nil
 }
 
-// metricsServer serves /metrics until shutdown.
+// metricsServer serves /metrics, /livez and /readyz until shutdown.
 type metricsServer struct {
 	srv  *http.Server
 	addr string
@@ -390,14 +390,16 @@ type metricsServer struct {
 }
 
 // serveMetrics listens on addr (host:port; port 0 picks a free one) and
-// serves h on /metrics. It logs "metrics listening" with the address.
-func serveMetrics(addr string, h http.Handler, log *zap.Logger) (*metricsServer, error) {
+// serves h on /metrics and hl on LivePath and ReadyPath. It logs "metrics
+// listening" with the address.
+func serveMetrics(addr string, h http.Handler, hl *health, log *zap.Logger) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h)
+	hl.register(mux)
 	s := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		addr: ln.Addr().String(),

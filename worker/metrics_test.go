@@ -338,7 +338,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 
 func TestStartMetrics(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	m, stop, err := startMetrics("127.0.0.1:0", zap.New(core))
+	m, stop, err := startMetrics("127.0.0.1:0", nil, zap.New(core))
 	require.NoError(t, err)
 	require.NotNil(t, m)
 	listening := logs.FilterMessage("metrics listening").All()
@@ -358,7 +358,7 @@ func TestStartMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// The same address again: logged, and the worker goes on without.
-	m2, stop2, err := startMetrics(addr, zap.New(core))
+	m2, stop2, err := startMetrics(addr, nil, zap.New(core))
 	require.NoError(t, err)
 	require.Nil(t, m2)
 	stop2()
@@ -369,7 +369,7 @@ func TestStartMetrics(t *testing.T) {
 	_, err = http.Get("http://" + addr + "/metrics")
 	require.Error(t, err, "the endpoint is closed")
 
-	m, stop, err = startMetrics("", zap.New(core))
+	m, stop, err = startMetrics("", nil, zap.New(core))
 	require.NoError(t, err)
 	require.Nil(t, m, "empty address: metrics disabled")
 	stop()

@@ -152,7 +152,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
 	}
 
-	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled
+	hl := new(health)
+	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), hl, log) // nil when disabled
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	log.Info("worker started", zap.String("task_queue", escrow.TaskQueue), zap.String("host_task_queue", hostQueue),
 		zap.String("worker_id", workerID), zap.Int("pool_size", p.Stats().Size))
+	hl.setReady(true)
 	<-ctx.Done()
+	hl.setReady(false)
 	log.Info("worker stopping")
 	shared.Stop()
 	return nil

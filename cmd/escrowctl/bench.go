@@ -380,7 +380,6 @@ func (b *benchRun) escrowflow(ctx context.Context, mode bench.Mode, stock int) b
 	cfg.WalletStock = stock
 	cfg.WalletRPCBinary = b.opts.walletRPC
 	cfg.MasterSecret = []byte(randomHex(32))
-	cfg.MetricsAddress = "off"
 	cfg.Codec.KeysFile = b.codec
 	cfg.ShutdownTimeout = 10 * time.Second
 	if err := os.MkdirAll(cfg.WalletDir, 0o700); err != nil {
@@ -900,27 +899,29 @@ type benchWorker struct {
 	log    *os.File
 }
 
-// startBenchWorker runs worker.Run with cfg, logging JSON to logPath, and
-// returns once it logs "worker started".
+// startBenchWorker runs worker.Run with cfg, its metrics listener on a
+// free loopback port, logging JSON to logPath, and returns once its /readyz
+// answers 200 and, with a stock, it filled the stock (the escrows are
+// measured, not the stock's creation).
 func startBenchWorker(ctx context.Context, cfg worker.Config, logPath string) (*benchWorker, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfg.MetricsAddress = addr
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	// Ready: the worker started and, with a stock, filled it (the
-	// escrows are measured, not the stock's creation).
-	ready := make(chan struct{})
-	var mu sync.Mutex
-	started, filled := false, cfg.WalletStock == 0
+	filled := make(chan struct{})
+	if cfg.WalletStock == 0 {
+		close(filled)
+	}
+	var once sync.Once
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(f), zapcore.InfoLevel)
 	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		mu.Lock()
-		defer mu.Unlock()
-		was := started && filled
-		started = started || e.Message == "worker started"
-		filled = filled || e.Message == "wallet stock filled"
-		if !was && started && filled {
-			close(ready)
+		if e.Message == "wallet stock filled" {
+			once.Do(func() { close(filled) })
 		}
 		return nil
 	}))
@@ -929,9 +930,24 @@ func startBenchWorker(ctx context.Context, cfg worker.Config, logPath string) (*
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &benchWorker{cancel: cancel, done: make(chan error, 1), log: f}
 	go func() { w.done <- worker.Run(wctx, cfg, log) }()
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		select {
+		case <-filled:
+		case <-wctx.Done():
+			return
+		}
+		for !worker.Ready(wctx, addr) && wctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	select {
 	case <-ready:
-		return w, nil
+		if wctx.Err() == nil {
+			return w, nil
+		}
+		err = wctx.Err()
 	case err := <-w.done:
 		cancel()
 		_ = f.Close()
@@ -1065,4 +1081,14 @@ func (p *benchProgress) end() {
 	p.draw()
 	fmt.Fprintln(p.w)
 	p.active = false
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
