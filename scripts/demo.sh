@@ -21,6 +21,7 @@ STATE="$REPO/.escrowflow"
 TEMPORAL_BIN="$REPO/bin/temporal"
 WORKER_BIN="$REPO/bin/escrow-worker"
 CTL_BIN="$REPO/bin/escrowctl"
+DEVSERVER_BIN="$REPO/bin/escrow-devserver"
 TEMPORAL_IP=127.0.0.1
 TEMPORAL_PORT=7233
 TEMPORAL_UI_PORT=8233
@@ -73,7 +74,7 @@ fail_with_log() {
 }
 
 # --- preparation ------------------------------------------------------------
-for b in "$TEMPORAL_BIN" "$WORKER_BIN" "$CTL_BIN"; do
+for b in "$TEMPORAL_BIN" "$WORKER_BIN" "$CTL_BIN" "$DEVSERVER_BIN"; do
 	[ -x "$b" ] || die "${b#"$REPO"/} is missing; run \`make demo\` (it installs prerequisites and builds)"
 done
 mkdir -p "$STATE"
@@ -113,14 +114,11 @@ else
 			die "port $TEMPORAL_IP:$p is in use by a process this script did not start; stop it first"
 		fi
 	done
-	start_bg temporal "$TEMPORAL_BIN" server start-dev \
-		--ip "$TEMPORAL_IP" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-		--db-filename "$STATE/temporal.db" \
-		--search-attribute EscrowState=Keyword \
-		--ui-codec-endpoint "http://$CODEC_ADDR" \
-		--dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
-		--dynamic-config-value system.enableActivityEagerExecution=true \
-		--log-level warn
+	# bin/escrow-devserver holds the project's start-dev flags (package
+	# internal/devserver) and replaces itself with bin/temporal.
+	start_bg temporal "$DEVSERVER_BIN" --cli "$TEMPORAL_BIN" \
+		--port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+		--db-filename "$STATE/temporal.db" --ui-codec-endpoint "http://$CODEC_ADDR"
 	tpid="$(cat "$STATE/temporal.pid")"
 	log "temporal: started dev server (pid $tpid), log .escrowflow/temporal.log"
 fi

@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -31,22 +30,17 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/escrowflow/escrowflow/bench"
 	"github.com/escrowflow/escrowflow/escrow"
-	"github.com/escrowflow/escrowflow/internal/spawn"
+	"github.com/escrowflow/escrowflow/internal/devserver"
 	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/worker"
@@ -55,13 +49,10 @@ import (
 const (
 	// defaultTemporalCLI is the pinned CLI make prereqs builds.
 	defaultTemporalCLI = "bin/temporal"
-	// benchStartTimeout bounds the start of the dev server and the worker.
+	// benchStartTimeout bounds the start of the worker.
 	benchStartTimeout = 2 * time.Minute
-	// benchStopTimeout bounds stopping the worker and the dev server.
+	// benchStopTimeout bounds stopping the worker.
 	benchStopTimeout = time.Minute
-	// benchDevServerAttempts is how often the dev server is started with
-	// fresh ports when it loses a port race.
-	benchDevServerAttempts = 3
 	// benchBarWidth is the progress bar's width in cells.
 	benchBarWidth = 30
 	// benchMaxEscrows bounds -n.
@@ -362,19 +353,18 @@ func (b *benchRun) escrowflow(ctx context.Context, mode bench.Mode, stock int) b
 		return r
 	}
 	b.prog.note("%s: starting a Temporal dev server", mode)
-	srv, err := startDevServer(ctx, b.opts.temporalCLI, dir)
+	srv, err := devserver.Start(ctx, b.opts.temporalCLI, dir, filepath.Join(dir, "temporal.log"),
+		devserver.Options{UIPort: -1, DBFile: filepath.Join(dir, "temporal.db")})
 	if err != nil {
 		r.Err = err.Error()
 		return r
 	}
 	defer func() {
-		if err := srv.stop(); err != nil {
-			b.prog.note("%s: %v", mode, err)
-		}
+		srv.Stop()
 	}()
-	b.prog.note("%s: Temporal on %s; starting the worker with a pool of %d wallet-rpc processes and a stock of %d wallets", mode, srv.hostPort, b.opts.poolSize, stock)
+	b.prog.note("%s: Temporal on %s; starting the worker with a pool of %d wallet-rpc processes and a stock of %d wallets", mode, srv.HostPort, b.opts.poolSize, stock)
 	cfg := worker.DefaultConfig()
-	cfg.TemporalAddress = srv.hostPort
+	cfg.TemporalAddress = srv.HostPort
 	cfg.WalletDir = filepath.Join(dir, "wallets")
 	cfg.PoolSize = b.opts.poolSize
 	cfg.WalletStock = stock
@@ -396,7 +386,7 @@ func (b *benchRun) escrowflow(ctx context.Context, mode bench.Mode, stock int) b
 			b.prog.note("%s: %v", mode, err)
 		}
 	}()
-	c, err := b.dial(ctx, srv.hostPort, DefaultNamespace, b.stderr)
+	c, err := b.dial(ctx, srv.HostPort, DefaultNamespace, b.stderr)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -408,17 +398,17 @@ func (b *benchRun) escrowflow(ctx context.Context, mode bench.Mode, stock int) b
 	self := os.Getpid()
 	walletRPCs := func() []int {
 		kids, _ := bench.Children(self)
-		return slices.DeleteFunc(kids, func(pid int) bool { return pid == srv.pid })
+		return slices.DeleteFunc(kids, func(pid int) bool { return pid == srv.PID })
 	}
 	var tr bench.CPUTracker
 	tr.Baseline(walletRPCs())
 	self0 := bench.SelfCPU()
-	srv0, _ := bench.ReadStat(srv.pid)
+	srv0, _ := bench.ReadStat(srv.PID)
 
 	b.runEscrows(ctx, &r, ids, one(c))
 
 	cpu, peak := tr.Sample(walletRPCs())
-	srv1, _ := bench.ReadStat(srv.pid)
+	srv1, _ := bench.ReadStat(srv.PID)
 	r.CPU = &bench.CPU{WalletRPC: cpu, Bench: bench.SelfCPU() - self0, Temporal: max(srv1.CPU()-srv0.CPU(), 0)}
 	r.PeakRSSKiB = peak
 	return r
@@ -742,156 +732,6 @@ func globalLockEscrow(ctx context.Context, w benchWallet, names [3]string, passw
 	return nil
 }
 
-// devServer is a throwaway `temporal server start-dev` on 127.0.0.1.
-type devServer struct {
-	hostPort string
-	pid      int
-	logPath  string
-	exited   chan struct{}
-	waitErr  error
-	stopOnce sync.Once
-}
-
-// startDevServer starts a dev server on a free port with its database in
-// dir, the EscrowState search attribute and the project's dynamic config,
-// and waits until it is ready; a lost port race is retried with a new port.
-func startDevServer(ctx context.Context, cli, dir string) (*devServer, error) {
-	var lastErr error
-	for attempt := 1; attempt <= benchDevServerAttempts; attempt++ {
-		srv, retry, err := startDevServerOnce(ctx, cli, dir, attempt)
-		if err == nil {
-			return srv, nil
-		}
-		lastErr = err
-		if !retry || ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startDevServerOnce(ctx context.Context, cli, dir string, attempt int) (srv *devServer, retry bool, err error) {
-	port, err := freeLoopbackPort()
-	if err != nil {
-		return nil, false, err
-	}
-	logPath := filepath.Join(dir, fmt.Sprintf("temporal-%d.log", attempt))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, false, err
-	}
-	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(cli, "server", "start-dev",
-		"--ip", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--headless",
-		"--db-filename", filepath.Join(dir, fmt.Sprintf("temporal-%d.db", attempt)),
-		"--search-attribute", escrow.EscrowStateKey.GetName()+"=Keyword",
-		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
-		"--log-level", "warn",
-	)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := spawn.Start(cmd); err != nil {
-		return nil, false, fmt.Errorf("start %s: %w", cli, err)
-	}
-	srv = &devServer{hostPort: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), pid: cmd.Process.Pid, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		srv.waitErr = cmd.Wait()
-		close(srv.exited)
-	}()
-	if err := srv.waitReady(ctx); err != nil {
-		_ = srv.stop()
-		b, _ := os.ReadFile(logPath)
-		return nil, strings.Contains(string(b), "address already in use"), fmt.Errorf("%w (log %s)", err, logPath)
-	}
-	return srv, false, nil
-}
-
-// waitReady polls until a client can list the EscrowState search attribute
-// as a Keyword.
-func (s *devServer) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(benchStartTimeout)
-	lastErr := errors.New("not checked yet")
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("temporal dev server (pid %d) exited before it was ready: %v", s.pid, s.waitErr)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if lastErr = probeTemporal(ctx, s.hostPort); lastErr == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("temporal dev server on %s not ready after %s: %v", s.hostPort, benchStartTimeout, lastErr)
-}
-
-func probeTemporal(ctx context.Context, hostPort string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  hostPort,
-		Namespace: DefaultNamespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: DefaultNamespace})
-	if err != nil {
-		return err
-	}
-	name := escrow.EscrowStateKey.GetName()
-	if typ, ok := resp.GetCustomAttributes()[name]; !ok || typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
-		return fmt.Errorf("search attribute %s not registered as Keyword yet", name)
-	}
-	return nil
-}
-
-// stop stops the server by its pid: SIGTERM to its process group, SIGKILL
-// after the grace period; it returns once the process is reaped.
-func (s *devServer) stop() error {
-	var err error
-	s.stopOnce.Do(func() {
-		select {
-		case <-s.exited:
-			return
-		default:
-		}
-		_ = syscall.Kill(-s.pid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-			return
-		case <-time.After(benchStopTimeout / 6):
-		}
-		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
-		select {
-		case <-s.exited:
-		case <-time.After(benchStopTimeout):
-			err = fmt.Errorf("temporal dev server pid %d did not exit", s.pid)
-		}
-	})
-	return err
-}
-
 // benchWorker is worker.Run in this process.
 type benchWorker struct {
 	cancel context.CancelFunc
@@ -904,10 +744,11 @@ type benchWorker struct {
 // answers 200 and, with a stock, it filled the stock (the escrows are
 // measured, not the stock's creation).
 func startBenchWorker(ctx context.Context, cfg worker.Config, logPath string) (*benchWorker, error) {
-	addr, err := freeAddr()
+	port, err := devserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
+	addr := net.JoinHostPort(devserver.IP, strconv.Itoa(port))
 	cfg.MetricsAddress = addr
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -1081,14 +922,4 @@ func (p *benchProgress) end() {
 	p.draw()
 	fmt.Fprintln(p.w)
 	p.active = false
-}
-
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
