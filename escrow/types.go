@@ -75,6 +75,20 @@ type SetupResult struct {
 	Rounds          []RoundTiming         `json:"rounds"`
 }
 
+// Confirmed reports whether every role's wallet reports the multisig
+// address.
+func (r *SetupResult) Confirmed() bool {
+	if r == nil || r.MultisigAddress == "" {
+		return false
+	}
+	for _, role := range Roles {
+		if r.Wallets[role].Address != r.MultisigAddress {
+			return false
+		}
+	}
+	return true
+}
+
 // RoleStatus is one role's progress.
 type RoleStatus struct {
 	Round Round  `json:"round"`

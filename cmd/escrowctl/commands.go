@@ -90,27 +90,13 @@ func (o *outcome) setResult(res *escrow.SetupResult, err error) {
 		return
 	}
 	o.Result = res
-	ok := confirmed(res)
+	ok := res.Confirmed()
 	o.Confirmed = &ok
 }
 
 // failed reports whether the escrow failed or is not confirmed.
 func (o *outcome) failed() bool {
 	return o.err != nil || (o.Confirmed != nil && !*o.Confirmed)
-}
-
-// confirmed reports whether every role's wallet reports the multisig
-// address.
-func confirmed(res *escrow.SetupResult) bool {
-	if res.MultisigAddress == "" {
-		return false
-	}
-	for _, role := range escrow.Roles {
-		if res.Wallets[role].Address != res.MultisigAddress {
-			return false
-		}
-	}
-	return true
 }
 
 func mark(ok bool) string {
@@ -314,7 +300,7 @@ func resultFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		} else {
 			printResult(a.stdout, res)
 		}
-		if !confirmed(res) {
+		if !res.Confirmed() {
 			return fmt.Errorf("escrow %q: multisig address not confirmed by every role", id)
 		}
 		return nil

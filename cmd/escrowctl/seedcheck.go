@@ -148,7 +148,7 @@ type seedRun struct {
 
 func (r seedRun) wall() time.Duration { return r.Finished.Sub(r.Started) }
 
-func (r seedRun) ok() bool { return r.Err == nil && r.Result != nil && confirmed(r.Result) }
+func (r seedRun) ok() bool { return r.Err == nil && r.Result != nil && r.Result.Confirmed() }
 
 // seedCheck is one run of the seed-check command.
 type seedCheck struct {
@@ -264,7 +264,7 @@ func describeRun(r seedRun) string {
 	switch {
 	case r.Err != nil:
 		return fmt.Sprintf("%s %s after %s: %v", r.EscrowID, escrow.StateFailed, wall(r.wall()), r.Err)
-	case !confirmed(r.Result):
+	case !r.Result.Confirmed():
 		return fmt.Sprintf("%s %s after %s, address NOT confirmed by every role", r.EscrowID, escrow.StateCompleted, wall(r.wall()))
 	}
 	return fmt.Sprintf("%s %s after %s, %s", r.EscrowID, escrow.StateCompleted, wall(r.wall()), r.Result.MultisigAddress)
