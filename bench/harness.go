@@ -682,7 +682,7 @@ func startWorker(ctx context.Context, cfg worker.Config, logPath string) (*local
 	}
 	addr := net.JoinHostPort(devserver.IP, strconv.Itoa(port))
 	cfg.MetricsAddress = addr
-	f, err := os.Create(logPath)
+	f, err := os.Create(logPath) // seed-check: not a wallet file (the worker's log)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/starter"
 )
 
@@ -135,11 +136,11 @@ func (d *demo) run(ctx context.Context) error {
 	tl := d.timeline()
 	if d.json {
 		rep := demoReport{Escrows: d.outs, WallMs: make([]int64, len(d.outs)),
-			BatchWallMs: tl.Batch.duration().Milliseconds(), MeasuredMs: measured.Milliseconds(), Overlap: tl.Overlap}
+			BatchWallMs: tl.Batch.Duration().Milliseconds(), MeasuredMs: measured.Milliseconds(), Overlap: tl.Overlap}
 		for i, o := range d.outs {
 			if o.Result != nil {
-				if s, ok := escrowSpan(roundSpans(o.Result.Rounds)); ok {
-					rep.WallMs[i] = s.duration().Milliseconds()
+				if s, ok := instrument.EscrowSpan(instrument.RoundSpans(o.Result.Rounds)); ok {
+					rep.WallMs[i] = s.Duration().Milliseconds()
 				}
 			}
 		}
@@ -237,20 +238,20 @@ func (d *demo) follow(ctx context.Context) error {
 }
 
 // timeline renders the completed escrows' rounds.
-func (d *demo) timeline() timeline {
-	in := make([]escrowRounds, 0, len(d.outs))
+func (d *demo) timeline() instrument.Timeline {
+	in := make([]instrument.EscrowRounds, 0, len(d.outs))
 	for _, o := range d.outs {
-		er := escrowRounds{EscrowID: o.EscrowID}
+		er := instrument.EscrowRounds{EscrowID: o.EscrowID}
 		if o.Result != nil {
 			er.Rounds = o.Result.Rounds
 		}
 		in = append(in, er)
 	}
-	return renderTimeline(in, d.width)
+	return instrument.RenderTimeline(in, d.width)
 }
 
 // report prints each escrow's outcome, the timeline, and the verdict.
-func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
+func (d *demo) report(w io.Writer, tl instrument.Timeline, measured time.Duration) {
 	fmt.Fprintln(w)
 	for i, o := range d.outs {
 		if o.Result == nil {
@@ -262,7 +263,7 @@ func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
 		if !*o.Confirmed {
 			verdict = "NOT confirmed by every role"
 		}
-		fmt.Fprintf(w, "%s  %s  %s (result after %s)\n", o.EscrowID, escrow.StateCompleted, verdict, wall(d.walls[i]))
+		fmt.Fprintf(w, "%s  %s  %s (result after %s)\n", o.EscrowID, escrow.StateCompleted, verdict, instrument.Wall(d.walls[i]))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  multisig\t%s\n", res.MultisigAddress)
 		for _, role := range escrow.Roles {
@@ -275,7 +276,7 @@ func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
 	for _, l := range tl.Lines {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "measured by escrowctl: %s from the first start to the last result\n", wall(measured))
+	fmt.Fprintf(w, "measured by escrowctl: %s from the first start to the last result\n", instrument.Wall(measured))
 }
 
 func orDash(s string) string {

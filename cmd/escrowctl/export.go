@@ -109,7 +109,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if e.ReasonType != "" {
 			state += " (" + e.ReasonType + ")"
 		}
-		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), wall(msDuration(e.TotalMs)), e.RunID, path)
+		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), instrument.Wall(msDuration(e.TotalMs)), e.RunID, path)
 		if e.State == instrument.StateRunning {
 			fmt.Fprintf(a.stdout, "note: the escrow is still running; the export holds the steps recorded so far\n")
 		}

@@ -12,7 +12,6 @@
 //	result [--wait] ID       show an escrow's result
 //	list [--state STATE]     list escrows
 //	demo [--count 3]         set up several escrows at once and show how they overlapped
-//	seed-check               run the old design's Tests 1-4 and check its success criteria
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
@@ -193,7 +192,6 @@ func commands() []command {
 		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
 		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
-		{name: "seed-check", args: "[--worker-log FILE]", summary: "run the old design's Tests 1-4 and check its success criteria", flags: seedCheckFlags},
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},

@@ -166,6 +166,7 @@ func Start(ctx context.Context, cli, dir, logPath string, o Options) (*Server, e
 // start runs the recorded command line once and waits until it is ready;
 // on error the process is stopped and the error quotes the log's tail.
 func (s *Server) start(ctx context.Context) error {
+	// seed-check: not a wallet file (the server's log)
 	logFile, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
@@ -270,6 +271,7 @@ func (s *Server) Restart(ctx context.Context) (time.Duration, error) {
 	s.Stop()
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
+		// seed-check: not a wallet file (the server's log)
 		if logFile, ferr := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); ferr == nil {
 			fmt.Fprintf(logFile, "\n--- devserver: restart at %s ---\n", time.Now().UTC().Format(time.RFC3339Nano))
 			_ = logFile.Close()
