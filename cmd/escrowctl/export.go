@@ -26,11 +26,11 @@ type historyConn interface {
 }
 
 // dialHistory connects to Temporal for export; tests replace it.
-var dialHistory = func(ctx context.Context, address, namespace string, stderr io.Writer) (historyConn, error) {
+var dialHistory = func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+	dc, err := dataConverter(codecKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +69,12 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := dialHistory(ctx, a.address, a.namespace, a.stderr)
+		c, err := dialHistory(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		dc, err := dataConverter()
+		dc, err := dataConverter(a.codecKeys)
 		if err != nil {
 			return err
 		}

@@ -94,14 +94,15 @@ type escrows interface {
 	Close()
 }
 
-// dialFunc connects to Temporal; stderr receives the SDK's warnings.
-type dialFunc func(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error)
+// dialFunc connects to Temporal with the payload key ring codecKeys (see
+// dataConverter); stderr receives the SDK's warnings.
+type dialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error)
 
-func dialStarter(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error) {
+func dialStarter(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+	dc, err := dataConverter(codecKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -113,17 +114,13 @@ func dialStarter(ctx context.Context, address, namespace string, stderr io.Write
 	})
 }
 
-// codecKeysFile is the --codec-keys-file of this invocation, set by
-// dispatch before any command dials.
-var codecKeysFile string
-
 // demoCodecKeys is the key ring make demo creates.
 const demoCodecKeys = ".escrowflow/codec.keys"
 
-// dataConverter returns the converter that decrypts the worker's payloads,
-// or codec.Plain() when no key ring is configured.
-func dataConverter() (converter.DataConverter, error) {
-	path := codecKeysFile
+// dataConverter returns the converter that decrypts the worker's payloads
+// with the key ring at path (--codec-keys-file; "" for the demo's, when
+// present), or codec.Plain() when there is none.
+func dataConverter(path string) (converter.DataConverter, error) {
 	if path == "" {
 		if _, err := os.Stat(demoCodecKeys); err != nil {
 			return codec.Plain(), nil
@@ -240,7 +237,6 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		codecKeysFile = a.codecKeys
 		return action(ctx, rest)
 	}
 	fs.SetOutput(stderr)
@@ -313,5 +309,5 @@ func capitalize(s string) string {
 
 // connect dials Temporal with the global flags.
 func (a *app) connect(ctx context.Context) (escrows, error) {
-	return a.dial(ctx, a.address, a.namespace, a.stderr)
+	return a.dial(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
 }

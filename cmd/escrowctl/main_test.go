@@ -119,7 +119,7 @@ type invocation struct {
 func invoke(t *testing.T, f *fakeEscrows, env map[string]string, args ...string) *invocation {
 	t.Helper()
 	inv := &invocation{}
-	dial := func(_ context.Context, address, namespace string, _ io.Writer) (escrows, error) {
+	dial := func(_ context.Context, address, namespace, _ string, _ io.Writer) (escrows, error) {
 		inv.dialed = append(inv.dialed, address+" "+namespace)
 		return f, nil
 	}
@@ -387,7 +387,7 @@ func TestDemo(t *testing.T) {
 			startFake := &startRecorder{fakeEscrows: f}
 
 			inv := &invocation{}
-			dial := func(context.Context, string, string, io.Writer) (escrows, error) { return startFake, nil }
+			dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return startFake, nil }
 			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dial)
 
 			if tt.wantErr != "" {
@@ -422,7 +422,7 @@ func TestDemoJSON(t *testing.T) {
 	f := &fakeEscrows{status: map[string][]escrow.State{}}
 	s := &startRecorder{fakeEscrows: f}
 	var stdout, stderr bytes.Buffer
-	dial := func(context.Context, string, string, io.Writer) (escrows, error) { return s, nil }
+	dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return s, nil }
 
 	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dial)
 
