@@ -160,6 +160,7 @@ func (s *setup) run(in SetupInput, started time.Time) error {
 	}
 
 	s.result.MultisigAddress = verified[0].Address
+	s.result.HostTaskQueue = s.hostQueue
 	keep := make([]string, 0, len(Roles))
 	for i, role := range Roles {
 		s.result.Wallets[role] = WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
