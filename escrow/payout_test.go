@@ -127,6 +127,11 @@ func TestTradeInputCheck(t *testing.T) {
 	assert.Equal(t, TradeTiming{DepositTimeout: DefaultDepositTimeout, ScanInterval: DefaultScanInterval,
 		Confirmations: DefaultConfirmations}, timing)
 
+	bound := ok
+	bound.DepositTimeout, bound.ScanInterval = "1000s", "1s"
+	_, err = bound.Check()
+	require.NoError(t, err, "exactly MaxDepositScans")
+
 	set := ok
 	set.DepositTimeout, set.ScanInterval, set.Confirmations = "90m", "30s", 3
 	timing, err = set.Check()
@@ -144,6 +149,7 @@ func TestTradeInputCheck(t *testing.T) {
 		{"depositTimeout", func(in *TradeInput) { in.DepositTimeout = "3 days" }},
 		{"depositTimeout", func(in *TradeInput) { in.DepositTimeout = "-1h" }},
 		{"scanInterval", func(in *TradeInput) { in.ScanInterval = "0s" }},
+		{"scanInterval", func(in *TradeInput) { in.DepositTimeout, in.ScanInterval = "72h", "4m" }},
 	}
 	for _, tt := range tests {
 		in := ok

@@ -14,10 +14,22 @@ const (
 	// TypePayoutImpossible: the deposit cannot pay the decided payout (it
 	// does not cover the fee budget, or a release's price does not).
 	TypePayoutImpossible = "PayoutImpossible"
+	// TypePayoutUnconfirmed: the submitted payout did not reach its
+	// confirmations in time (the trade's status keeps its txHash: an
+	// operator checks the chain).
+	TypePayoutUnconfirmed = "PayoutUnconfirmed"
 )
 
-// MaxDisputeReason is the longest dispute reason a trade records (bytes).
-const MaxDisputeReason = 1000
+// Bounds that keep a trade's workflow history small (every check and
+// update is a few events; Temporal caps a history at 51,200).
+const (
+	// MaxDisputeReason is the longest dispute reason a trade records (bytes).
+	MaxDisputeReason = 1000
+	// MaxDepositScans bounds DepositTimeout / ScanInterval.
+	MaxDepositScans = 1000
+	// MaxAnnouncements bounds the deposit updates a trade accepts.
+	MaxAnnouncements = 20
+)
 
 // TradeInputError reports a TradeInput field that is missing or malformed.
 type TradeInputError struct {
@@ -37,7 +49,8 @@ type TradeTiming struct {
 
 // Check returns a *TradeInputError unless in has an escrow id, a positive
 // amount, both addresses, and valid durations; it returns the timing with
-// defaults applied. It does not check the escrow id's pattern nor the
+// defaults applied. ScanInterval must be at least
+// DepositTimeout/MaxDepositScans. It does not check the escrow id's pattern nor the
 // addresses' network (the worker's CheckTradeTerms does).
 func (in TradeInput) Check() (TradeTiming, error) {
 	t := TradeTiming{DepositTimeout: DefaultDepositTimeout, ScanInterval: DefaultScanInterval,
@@ -61,6 +74,10 @@ func (in TradeInput) Check() (TradeTiming, error) {
 	}
 	if t.ScanInterval, err = duration("scanInterval", in.ScanInterval, DefaultScanInterval); err != nil {
 		return t, err
+	}
+	if t.DepositTimeout/t.ScanInterval > MaxDepositScans {
+		return t, &TradeInputError{Field: "scanInterval", Reason: fmt.Sprintf(
+			"%s is too short for a deposit timeout of %s: at most %d scans", t.ScanInterval, t.DepositTimeout, MaxDepositScans)}
 	}
 	return t, nil
 }

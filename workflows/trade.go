@@ -53,6 +53,9 @@ const (
 	// MaxNonceRetries bounds how often a payout redoes the multisig info
 	// exchange after CreatePayout failed NoncesSpent.
 	MaxNonceRetries = 3
+	// MaxPayoutChecks bounds the CheckPayoutTx calls of one payout (with
+	// FollowInterval, 6 h); then the trade fails PayoutUnconfirmed.
+	MaxPayoutChecks = 720
 )
 
 // TradeInput is the input of EscrowTrade: an escrow.TradeInput. Valid JSON

@@ -12,8 +12,8 @@ import (
 )
 
 // awaitDeposit checks the multisig address at once, then every
-// ScanInterval (every FollowInterval while a deposit waits for its
-// confirmations), and at once after each announced deposit. Between
+// ScanInterval (every FollowInterval once enough has arrived and waits for
+// its confirmations), and at once after each announced deposit. Between
 // checks the trade holds nothing but a timer. It returns true when the
 // deposit is funded: at least AmountAtomic received, with Confirmations,
 // unlocked. It returns false at DepositTimeout unless at least AmountAtomic
@@ -31,10 +31,9 @@ func (t *trade) awaitDeposit() (bool, error) {
 			return true, nil
 		}
 		wait := t.timing.ScanInterval
-		if d.ReceivedAtomic > 0 {
+		if d.ReceivedAtomic >= t.in.AmountAtomic {
 			wait = t.followInterval()
-		}
-		if d.ReceivedAtomic < t.in.AmountAtomic {
+		} else {
 			left := deadline.Sub(workflow.Now(t.ctx))
 			if left <= 0 {
 				return false, nil

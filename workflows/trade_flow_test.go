@@ -313,3 +313,16 @@ func (s *tradeSuite) TestCancelWhileAwaitingDeposit() {
 	s.Equal("Cancelled", st.ReasonType)
 	s.Empty(s.payoutCalls())
 }
+
+func (s *tradeSuite) TestUnconfirmedPayoutFailsBounded() {
+	s.fake.payoutStuck = true
+	s.deposit(time.Hour, tradeAmount)
+	s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
+
+	s.Equal(escrow.TypePayoutUnconfirmed, s.failure().Type())
+	s.Equal(MaxPayoutChecks, s.fake.count("CheckPayoutTx"))
+	st := s.query()
+	s.Equal(escrow.TradeFailed, st.State)
+	s.Equal("payout-hash", st.Payout.TxHash, "the status keeps the hash for the operator")
+}

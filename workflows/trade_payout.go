@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -138,11 +139,11 @@ func (t *trade) signerStep(activity any, signers []Role, peers func(i int) []str
 }
 
 // awaitPayoutConfirmations follows the submitted payout until it has
-// Confirmations blocks. A payout neither the pool nor the chain knows is
+// Confirmations blocks, checking at most MaxPayoutChecks times. A payout neither the pool nor the chain knows is
 // submitted again (SubmitPayout is idempotent for the same signed set).
 func (t *trade) awaitPayoutConfirmations(submit activities.SubmitPayoutInput) error {
 	dctx := workflow.WithActivityOptions(t.ctx, TradeDaemonOptions)
-	for {
+	for range MaxPayoutChecks {
 		var out activities.TxCheckOutput
 		if err := workflow.ExecuteActivity(dctx, a.CheckPayoutTx, activities.TxCheckInput{TxHash: t.status.Payout.TxHash}).Get(dctx, &out); err != nil {
 			return err
@@ -161,4 +162,7 @@ func (t *trade) awaitPayoutConfirmations(submit activities.SubmitPayoutInput) er
 			return err
 		}
 	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("payout %s has %d of %d confirmations after %d checks",
+		t.status.Payout.TxHash, t.status.Payout.Confirmations, t.timing.Confirmations, MaxPayoutChecks),
+		escrow.TypePayoutUnconfirmed, nil)
 }

@@ -29,22 +29,23 @@ const (
 // deposit with delayed callbacks, and every payout step checks it got the
 // snapshot and peer info the previous step produced.
 type fakeChain struct {
-	mu                          sync.Mutex
-	received, unlocked, confs   uint64
-	announcedValid              bool
-	checks                      []activities.DepositCheckInput
-	calls                       []string // "Activity/role"
-	snap                        map[string]string
-	info                        map[string]string
-	exports                     int
-	txset                       string
-	createErrs                  []error // returned by successive CreatePayout calls
-	signErr                     error
-	plans                       []escrow.PayoutPlan
-	payoutConfs                 uint64
-	payoutFoundAfter, txChecks  int
-	termsErr, setupErr          error
-	setupStarted, checkDepositN int
+	mu                         sync.Mutex
+	received, unlocked, confs  uint64
+	announcedValid             bool
+	checks                     []activities.DepositCheckInput
+	calls                      []string // "Activity/role"
+	snap                       map[string]string
+	info                       map[string]string
+	exports                    int
+	txset                      string
+	createErrs                 []error // returned by successive CreatePayout calls
+	signErr                    error
+	plans                      []escrow.PayoutPlan
+	payoutConfs                uint64
+	payoutFoundAfter, txChecks int
+	payoutStuck                bool // the payout never confirms
+	termsErr, setupErr         error
+	setupStarted               int
 }
 
 func (f *fakeChain) call(name, role string) {
@@ -101,8 +102,8 @@ func (s *tradeSuite) mock() {
 	s.env.OnWorkflow(WorkflowName, mock.Anything, mock.Anything).Return(
 		func(_ workflow.Context, in SetupInput) (*SetupResult, error) {
 			f.mu.Lock()
-			defer f.mu.Unlock()
 			f.setupStarted++
+			defer f.mu.Unlock()
 			if f.setupErr != nil {
 				return nil, f.setupErr
 			}
@@ -218,7 +219,9 @@ func (s *tradeSuite) mock() {
 			if f.txChecks <= f.payoutFoundAfter {
 				return activities.TxCheckOutput{}, nil
 			}
-			f.payoutConfs += 5
+			if !f.payoutStuck {
+				f.payoutConfs += 5
+			}
 			return activities.TxCheckOutput{Found: true, Confirmations: f.payoutConfs}, nil
 		})
 }

@@ -49,6 +49,8 @@ func (t *trade) validateDeposit(ann escrow.DepositAnnouncement) error {
 	switch {
 	case t.status.State != escrow.TradeSettingUp && t.status.State != escrow.TradeAwaitingDeposit:
 		return rejected("the trade is %s: it no longer waits for a deposit", t.status.State)
+	case t.announceSeq >= escrow.MaxAnnouncements:
+		return rejected("the trade has had %d deposit announcements, the most it takes", escrow.MaxAnnouncements)
 	case len(ann.TxID) != 64 || !hexKey.MatchString(ann.TxID):
 		return rejected("txid must be 64 hex digits")
 	case !hexKey.MatchString(ann.TxKey) || len(ann.TxKey) > 64*16:

@@ -5,6 +5,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
@@ -79,4 +80,30 @@ func (s *tradeSuite) TestLongDisputeReasonIsRejected() {
 	s.Equal(escrow.TradePaidOut, s.result().State)
 	s.False(dis.accepted)
 	s.Error(dis.rejected)
+}
+
+func (s *tradeSuite) TestAnnouncementsAreBounded() {
+	var last *updateResult
+	for i := range escrow.MaxAnnouncements + 1 {
+		last = s.update(time.Duration(i+1)*time.Minute, escrow.UpdateDeposit, escrow.DepositAnnouncement{TxID: txid, TxKey: txKey})
+	}
+	s.deposit(2*time.Hour, tradeAmount)
+	s.update(3*time.Hour, escrow.UpdateRefund, escrow.Decision{By: "vendor"})
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
+
+	s.Equal(escrow.TradePaidOut, s.result().State)
+	s.False(last.accepted)
+	s.ErrorContains(last.rejected, "deposit announcements")
+	s.Equal(1+escrow.MaxAnnouncements, countAnnounced(s.fake.checks)+1)
+}
+
+// countAnnounced counts the checks made right after an announcement.
+func countAnnounced(checks []activities.DepositCheckInput) int {
+	n := 0
+	for _, c := range checks {
+		if c.Announced != nil && !c.Scan {
+			n++
+		}
+	}
+	return n
 }
