@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -123,10 +124,12 @@ func TestTradeOnTemporalServer(t *testing.T) {
 	// History: exactly one update (the refund) was accepted and completed;
 	// the four rejected ones left nothing.
 	var accepted, completed, rejected int
+	hist := &historypb.History{}
 	it := tc.GetWorkflowHistory(ctx, "trade-s1", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 			accepted++
@@ -138,6 +141,12 @@ func TestTradeOnTemporalServer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, [3]int{1, 1, 0}, [3]int{accepted, completed, rejected})
+
+	// The recorded history replays on the current code (updates, timers and
+	// the child included).
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
+	require.NoError(t, r.ReplayWorkflowHistory(nil, hist))
 
 	d, err := tc.DescribeWorkflow(ctx, "trade-s1", "")
 	require.NoError(t, err)
