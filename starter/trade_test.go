@@ -225,3 +225,19 @@ func TestWaitTrade(t *testing.T) {
 		assert.True(t, errors.Is(err, context.Canceled))
 	})
 }
+
+func TestTradeCallsRejectInvalidIDsWithoutTemporal(t *testing.T) {
+	c := New(mocks.NewClient(t)) // any call fails the test
+	ctx := context.Background()
+	in := tradeInput()
+	in.EscrowID = "../x"
+	var idErr *escrow.InvalidEscrowIDError
+	_, err := c.StartTrade(ctx, in)
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.Release(ctx, "a b")
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.TradeStatus(ctx, "")
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.WaitTrade(ctx, "-x")
+	assert.ErrorAs(t, err, &idErr)
+}

@@ -19,8 +19,7 @@ import (
 // co-signer) redoes the exchange and the creation, at most
 // MaxNonceRetries times.
 func (t *trade) payout(kind escrow.PayoutKind) error {
-	creatorName, cosignerName := escrow.PayoutSigners(kind, t.shareBps)
-	creator, cosigner := Role(creatorName), Role(cosignerName)
+	creator, cosigner := escrow.PayoutSigners(kind, t.shareBps)
 	t.status.Payout = escrow.PayoutStatus{Kind: kind}
 	if err := t.checkDeposit(true); err != nil {
 		return err
@@ -66,7 +65,7 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 
 // createAndSign exchanges fresh multisig info between the signers, has
 // the creator create the payout and the co-signer check and sign it.
-func (t *trade) createAndSign(creator, cosigner Role, plan escrow.PayoutPlan) (activities.SignPayoutOutput, error) {
+func (t *trade) createAndSign(creator, cosigner escrow.Role, plan escrow.PayoutPlan) (activities.SignPayoutOutput, error) {
 	if err := t.exchangeMultisigInfo(creator, cosigner); err != nil {
 		return activities.SignPayoutOutput{}, err
 	}
@@ -116,7 +115,7 @@ func planError(err error) error {
 
 // exchangeMultisigInfo has both signers export fresh multisig info in
 // parallel, then import the other's, committing each wallet.
-func (t *trade) exchangeMultisigInfo(signers ...Role) error {
+func (t *trade) exchangeMultisigInfo(signers ...escrow.Role) error {
 	exported, err := t.signerStep(a.ExportMultisig, signers, nil)
 	if err != nil {
 		return err
@@ -127,7 +126,7 @@ func (t *trade) exchangeMultisigInfo(signers ...Role) error {
 
 // signerStep runs activity for the two signers in parallel, waits for
 // both, and records their snapshots; it returns the first error.
-func (t *trade) signerStep(activity any, signers []Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
+func (t *trade) signerStep(activity any, signers []escrow.Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
 	ctx := t.hostOptions(TradeStepOptions)
 	var outs [2]activities.PayoutStepOutput
 	var futures [2]workflow.Future

@@ -51,7 +51,7 @@ func (s *tradeSuite) TestValidatorsRejectWithoutATrace() {
 	s.Equal("unpaid", st.Dispute)
 	s.Require().Len(s.fake.plans, 1)
 	s.Equal(escrow.PayoutResolve, s.fake.plans[0].Kind)
-	s.Equal([]escrow.PayoutOutput{{Address: "Vendor", AmountAtomic: 600}, {Address: "Buyer", AmountAtomic: 400}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Vendor", AmountAtomic: 600}, {Address: "escrow.Buyer", AmountAtomic: 400}}, st.Payout.Outputs)
 	s.Equal([]string{"CreatePayout/arbiter", "SignPayout/vendor", "SubmitPayout/vendor"}, s.payoutCalls())
 }
 
@@ -127,7 +127,7 @@ func (s *tradeSuite) TestAnnouncementIsLowerCased() {
 }
 
 func (s *tradeSuite) TestAnnouncementTheWorkerRefusesIsDropped() {
-	s.fake.checkErr = activityErr(activities.TypeInvalidInput)
+	s.fake.checkErr = activityErr(escrow.TypeInvalidInput)
 	dep := s.update(time.Minute, escrow.UpdateDeposit, escrow.DepositAnnouncement{TxID: txid, TxKey: txKey})
 	s.deposit(time.Hour, tradeAmount)
 	s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
