@@ -68,7 +68,11 @@ func (c *stubChain) register(w worker.Worker) {
 }
 
 // stubSetup stands in for EscrowSetup: a multisig address, no host queue.
-func stubSetup(_ workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
+// Escrow ids starting with "hang" wait until cancelled.
+func stubSetup(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
+	if strings.HasPrefix(in.EscrowID, "hang") {
+		return nil, workflow.Await(ctx, func() bool { return false })
+	}
 	res := &escrow.SetupResult{EscrowID: in.EscrowID, MultisigAddress: "M", Wallets: map[escrow.Role]escrow.WalletResult{}}
 	for _, r := range escrow.Roles {
 		res.Wallets[r] = escrow.WalletResult{Wallet: "final-" + string(r), Address: "M"}
@@ -147,6 +151,23 @@ func TestTradeOnTemporalServer(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
 	require.NoError(t, r.ReplayWorkflowHistory(nil, hist))
+
+	// Cancelling a trade during its setup cancels the setup, waits for it,
+	// and ends FAILED (Cancelled).
+	_, err = sc.StartTrade(ctx, escrow.TradeInput{EscrowID: "hang1", AmountAtomic: 1, VendorAddress: "V", BuyerRefundAddress: "B"})
+	require.NoError(t, err)
+	testenv.WaitFor(t, time.Minute, "the setup child", func() bool {
+		d, err := tc.DescribeWorkflow(ctx, escrow.WorkflowID("hang1"), "")
+		return err == nil && d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	require.NoError(t, tc.CancelWorkflow(ctx, "trade-hang1", ""))
+	_, err = sc.WaitTrade(ctx, "hang1")
+	var failed *starter.EscrowFailedError
+	require.ErrorAs(t, err, &failed)
+	assert.Equal(t, escrow.TypeCancelled, failed.Type)
+	child, err := tc.DescribeWorkflow(ctx, escrow.WorkflowID("hang1"), "")
+	require.NoError(t, err)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, child.Status)
 
 	d, err := tc.DescribeWorkflow(ctx, "trade-s1", "")
 	require.NoError(t, err)
