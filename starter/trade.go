@@ -48,6 +48,8 @@ func (c *Client) StartTrade(ctx context.Context, in escrow.TradeInput) (Run, err
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			escrow.EscrowStateKey.ValueSet(string(escrow.TradeSettingUp))),
 	}
 	run, err := c.c.ExecuteWorkflow(ctx, opts, escrow.TradeWorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted

@@ -45,6 +45,9 @@ func TestStartTradeOptions(t *testing.T) {
 	assert.Equal(t, "escrow-setup", got.TaskQueue)
 	assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, got.WorkflowIDReusePolicy)
 	assert.True(t, got.WorkflowExecutionErrorWhenAlreadyStarted)
+	state, ok := got.TypedSearchAttributes.GetKeyword(escrow.EscrowStateKey)
+	assert.True(t, ok, "EscrowState set at start")
+	assert.Equal(t, string(escrow.TradeSettingUp), state)
 }
 
 func TestStartTradeRejectsBadInputWithoutTemporal(t *testing.T) {
