@@ -73,6 +73,9 @@ type SetupResult struct {
 	MultisigAddress string                `json:"multisigAddress"`
 	Wallets         map[Role]WalletResult `json:"wallets"`
 	Rounds          []RoundTiming         `json:"rounds"`
+	// HostTaskQueue is the task queue of the worker holding the escrow's
+	// wallet files, where later activities on them (the trade's) must run.
+	HostTaskQueue string `json:"hostTaskQueue,omitempty"`
 }
 
 // Confirmed reports whether every role's wallet reports the multisig

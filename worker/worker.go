@@ -307,8 +307,9 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 	return n, nil
 }
 
-// Register registers the EscrowSetup workflow and acts on w.
+// Register registers the EscrowSetup and EscrowTrade workflows and acts on w.
 func Register(w sdkworker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
 	w.RegisterActivity(acts)
 }

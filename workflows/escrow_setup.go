@@ -161,6 +161,7 @@ func (s *setup) run(in escrow.SetupInput, started time.Time) error {
 	}
 
 	s.result.MultisigAddress = verified[0].Address
+	s.result.HostTaskQueue = s.hostQueue
 	keep := make([]string, 0, len(escrow.Roles))
 	for i, role := range escrow.Roles {
 		s.result.Wallets[role] = escrow.WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
