@@ -1,0 +1,304 @@
+package workflows
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
+)
+
+// addr95 is the fake multisig address every role reports in the custody
+// tests: 95 base58 characters, like a standard Monero address.
+var addr95 = "9" + strings.Repeat("a", 94)
+
+// simParticipant plays an external participant in the workflow test
+// environment: it sends each message round's message once the previous
+// round's answer is in, and records the answers.
+type simParticipant struct {
+	s       *setupSuite
+	role    Role
+	key     ed25519.PrivateKey
+	escrow  string
+	answers map[Round]escrow.SubmitRoundResult
+	errs    []error
+	// stopAfter, if set, is the last round it sends (it disappears after).
+	stopAfter Round
+}
+
+func newSim(s *setupSuite, escrowID string, role Role) *simParticipant {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	s.Require().NoError(err)
+	return &simParticipant{s: s, role: role, key: key, escrow: escrowID, answers: map[Round]escrow.SubmitRoundResult{}}
+}
+
+func (p *simParticipant) publicKey() string {
+	return hex.EncodeToString(p.key.Public().(ed25519.PublicKey))
+}
+
+func (p *simParticipant) message(r Round) string {
+	if r == RoundExchange2 {
+		return addr95
+	}
+	return msg(string(r), string(p.role))
+}
+
+func (p *simParticipant) signed(r Round, message string) escrow.SubmitRound {
+	m := escrow.SubmitRound{Role: string(p.role), Round: string(r), Message: message}
+	escrow.Sign(p.key, p.escrow, &m)
+	return m
+}
+
+// send sends round ri of messageRounds and, on its answer, the next one.
+func (p *simParticipant) send(ri int) {
+	r := messageRounds[ri]
+	p.s.env.UpdateWorkflow(escrow.SubmitRoundUpdate, string(p.role)+"-"+string(r), &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { p.errs = append(p.errs, err) },
+		OnComplete: func(v any, err error) {
+			if err != nil {
+				p.errs = append(p.errs, err)
+				return
+			}
+			p.answers[r] = v.(escrow.SubmitRoundResult)
+			if ri+1 < len(messageRounds) && r != p.stopAfter {
+				p.s.env.RegisterDelayedCallback(func() { p.send(ri + 1) }, time.Second)
+			}
+		},
+	}, p.signed(r, p.message(r)))
+}
+
+func (s *setupSuite) custodyInput(id string, sims ...*simParticipant) SetupInput {
+	in := SetupInput{EscrowID: id, Custody: map[Role]escrow.Custody{}, Participants: map[Role]escrow.Participant{}}
+	for _, p := range sims {
+		in.Custody[p.role] = escrow.CustodyExternal
+		in.Participants[p.role] = escrow.Participant{PublicKey: p.publicKey()}
+	}
+	return in
+}
+
+func (s *setupSuite) useAddr95() {
+	for _, role := range Roles {
+		s.fake.address[string(role)] = addr95
+	}
+}
+
+func (s *setupSuite) TestExternalBuyerAndVendor() {
+	s.mockActivities(0)
+	s.useAddr95()
+	buyer, vendor := newSim(s, "ext-1", Buyer), newSim(s, "ext-1", Vendor)
+	s.env.RegisterDelayedCallback(func() { buyer.send(0) }, time.Second)
+	s.env.RegisterDelayedCallback(func() { vendor.send(0) }, 3*time.Second)
+	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("ext-1", buyer, vendor))
+	s.Require().True(s.env.IsWorkflowCompleted())
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Empty(buyer.errs)
+	s.Empty(vendor.errs)
+
+	var res SetupResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal(addr95, res.MultisigAddress)
+	s.Equal(WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[Buyer])
+	s.Equal(WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[Vendor])
+	s.Equal(WalletResult{Wallet: "snap-arbiter-final", Address: addr95}, res.Wallets[Arbiter])
+	// Every answer holds exactly the two peers' messages of that round.
+	for _, p := range []*simParticipant{buyer, vendor} {
+		s.Require().Len(p.answers, 4, "%s", p.role)
+		for _, r := range messageRounds {
+			want := map[string]string{}
+			for _, role := range Roles {
+				if role != p.role {
+					want[string(role)] = msg(string(r), string(role))
+					if r == RoundExchange2 {
+						want[string(role)] = addr95
+					}
+				}
+			}
+			s.Equal(escrow.SubmitRoundResult{Round: string(r), Peers: want}, p.answers[r], "%s %s", p.role, r)
+		}
+	}
+	// Only the arbiter's wallet ran on the worker; only its files are kept.
+	for key, n := range s.fake.calls {
+		s.True(strings.HasSuffix(key, "/arbiter"), "%s ran %d times on the worker", key, n)
+	}
+	s.Len(s.fake.calls, 6)
+	s.Require().Len(s.fake.finishes, 1)
+	s.Equal([]string{"snap-arbiter-final"}, s.fake.finishes[0].Keep)
+	external := 0
+	for _, r := range res.Rounds {
+		if r.External {
+			external++
+		}
+	}
+	s.Equal(8, external, "4 message rounds × 2 participants")
+	st := s.status()
+	s.Equal(StateCompleted, st.State)
+	s.Equal(escrow.CustodyExternal, st.Roles[Buyer].Custody)
+}
+
+func (s *setupSuite) TestMixedCustodyVendorHosted() {
+	s.mockActivities(0)
+	s.useAddr95()
+	buyer := newSim(s, "mix-1", Buyer)
+	s.env.RegisterDelayedCallback(func() { buyer.send(0) }, time.Second)
+	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("mix-1", buyer))
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Empty(buyer.errs)
+	s.Len(buyer.answers, 4)
+	s.Equal(map[string]string{"vendor": addr95, "arbiter": addr95}, buyer.answers[RoundExchange2].Peers)
+	s.Equal(1, s.fake.calls[string(RoundMake)+"/vendor"])
+	s.Zero(s.fake.calls[string(RoundMake)+"/buyer"])
+	s.Require().Len(s.fake.finishes, 1)
+	s.ElementsMatch([]string{"snap-vendor-final", "snap-arbiter-final"}, s.fake.finishes[0].Keep)
+}
+
+// TestSubmitRoundRejections sends each bad update while the escrow waits
+// for the buyer's first message; each is rejected with its type, and the
+// buyer's good messages that follow are still accepted (nothing changed).
+func (s *setupSuite) TestSubmitRoundRejections() {
+	s.mockActivities(0)
+	s.useAddr95()
+	buyer, vendor := newSim(s, "rej-1", Buyer), newSim(s, "rej-1", Vendor)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	forged := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	escrow.Sign(other, "rej-1", &forged)
+	otherEscrow := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	escrow.Sign(buyer.key, "rej-2", &otherEscrow)
+	tampered := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	tampered.Message += "a"
+
+	tests := []struct {
+		name string
+		give escrow.SubmitRound
+		want string
+	}{
+		{"unknown role", escrow.SubmitRound{Role: "mallory", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeNotExternalRole},
+		{"hosted role", escrow.SubmitRound{Role: "arbiter", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeNotExternalRole},
+		{"future round", buyer.signed(RoundMake, buyer.message(RoundMake)), escrow.TypeWrongRound},
+		{"unknown round", buyer.signed("CREATING", buyer.message(RoundPrepare)), escrow.TypeWrongRound},
+		{"forged signature", forged, escrow.TypeBadSignature},
+		{"signature for another escrow", otherEscrow, escrow.TypeBadSignature},
+		{"message changed after signing", tampered, escrow.TypeBadSignature},
+		{"no signature", escrow.SubmitRound{Role: "buyer", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeBadSignature},
+		{"not a multisig message", buyer.signed(RoundPrepare, "hello world, a message"), escrow.TypeMalformedMessage},
+		{"oversized", buyer.signed(RoundPrepare, "Multisig"+strings.Repeat("a", escrow.MaxRoundMessageBytes)), escrow.TypeMalformedMessage},
+	}
+	got := map[string]string{}
+	send := func(id string, m escrow.SubmitRound, done func()) {
+		s.env.UpdateWorkflow(escrow.SubmitRoundUpdate, id, &testsuite.TestUpdateCallback{
+			OnAccept: func() { got[id] = "accepted" },
+			OnReject: func(err error) {
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) {
+					got[id] = appErr.Type()
+				} else {
+					got[id] = err.Error()
+				}
+			},
+			OnComplete: func(any, error) {
+				if done != nil {
+					done()
+				}
+			},
+		}, m)
+	}
+	s.env.RegisterDelayedCallback(func() {
+		vendor.send(0)
+		for _, tt := range tests {
+			send(tt.name, tt.give, nil)
+		}
+		// The vendor's message sent as the buyer's (a copy of a peer's).
+		send("copy of a peer", buyer.signed(RoundPrepare, vendor.message(RoundPrepare)), nil)
+		// Now the buyer's good first message, then a replay of it.
+		send("good", buyer.signed(RoundPrepare, buyer.message(RoundPrepare)), nil)
+		send("replay", buyer.signed(RoundPrepare, buyer.message(RoundPrepare)), nil)
+	}, time.Second)
+	s.env.RegisterDelayedCallback(func() {
+		// The arbiter's PREPARING message, now known to the workflow, as
+		// the buyer's MAKING message.
+		send("copy of the arbiter's", buyer.signed(RoundMake, msg(string(RoundPrepare), "arbiter")), nil)
+		// The buyer goes on with its real rounds.
+		buyer.send(1)
+	}, time.Minute)
+	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("rej-1", buyer, vendor))
+	s.Require().NoError(s.env.GetWorkflowError(), "buyer %v, vendor %v, got %v", buyer.errs, vendor.errs, got)
+	for _, tt := range tests {
+		s.Equal(tt.want, got[tt.name], tt.name)
+	}
+	s.Equal("accepted", got["good"])
+	s.Equal(escrow.TypeReplayedMessage, got["replay"])
+	s.Equal(escrow.TypeReplayedMessage, got["copy of a peer"])
+	s.Equal(escrow.TypeReplayedMessage, got["copy of the arbiter's"])
+	s.Empty(buyer.errs)
+	s.Empty(vendor.errs)
+}
+
+func (s *setupSuite) TestParticipantTimeout() {
+	s.mockActivities(0)
+	s.useAddr95()
+	buyer, vendor := newSim(s, "gone-1", Buyer), newSim(s, "gone-1", Vendor)
+	vendor.stopAfter = RoundMake // then it disappears
+	s.env.RegisterDelayedCallback(func() { buyer.send(0); vendor.send(0) }, time.Second)
+	in := s.custodyInput("gone-1", buyer, vendor)
+	in.ParticipantDeadline = "5m"
+	s.env.ExecuteWorkflow(EscrowSetup, in)
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr), "%v", s.env.GetWorkflowError())
+	s.Equal(escrow.TypeParticipantTimeout, appErr.Type())
+	s.Contains(appErr.Error(), "no EXCHANGING_1 message from vendor within 5m0s")
+	st := s.status()
+	s.Equal(StateFailed, st.State)
+	s.Equal(escrow.TypeParticipantTimeout, st.ReasonType)
+	s.Equal("failed", st.Roles[Vendor].Step)
+	// The buyer's waiting EXCHANGING_1 update answered with the failure.
+	s.Require().Len(buyer.errs, 1)
+	s.Require().True(errors.As(buyer.errs[0], &appErr))
+	s.Equal(escrow.TypeParticipantTimeout, appErr.Type())
+	s.Len(buyer.answers, 2)
+	s.Require().Len(s.fake.finishes, 1)
+	s.Equal(activities.OutcomeFailed, s.fake.finishes[0].Outcome)
+	s.Equal(escrow.TypeParticipantTimeout, s.fake.finishes[0].ReasonType)
+}
+
+func (s *setupSuite) TestBadCustodyInput() {
+	key := strings.Repeat("ab", 32)
+	ext := map[Role]escrow.Custody{Buyer: escrow.CustodyExternal}
+	tests := []struct {
+		name string
+		give SetupInput
+		want string
+	}{
+		{"external arbiter", SetupInput{Custody: map[Role]escrow.Custody{Arbiter: escrow.CustodyExternal},
+			Participants: map[Role]escrow.Participant{Arbiter: {PublicKey: key}}}, "custody of the arbiter"},
+		{"unknown role", SetupInput{Custody: map[Role]escrow.Custody{"mallory": escrow.CustodyExternal}}, `unknown role "mallory"`},
+		{"unknown mode", SetupInput{Custody: map[Role]escrow.Custody{Buyer: "self"}}, `custody of buyer is "self"`},
+		{"missing key", SetupInput{Custody: ext}, "participants.buyer.publicKey is missing"},
+		{"short key", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: "abcd"}}}, "is not 32 hex-encoded bytes"},
+		{"key not hex", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: strings.Repeat("zz", 32)}}}, "is not 32 hex-encoded bytes"},
+		{"key of a hosted role", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{
+			Buyer: {PublicKey: key}, Vendor: {PublicKey: key}}}, `"vendor" is not an external role`},
+		{"bad deadline", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: key}},
+			ParticipantDeadline: "-1m"}, "participantDeadline"},
+	}
+	for _, tt := range tests {
+		s.Run(tt.name, func() {
+			s.SetupTest()
+			s.mockActivities(0)
+			tt.give.EscrowID = "bad-1"
+			s.env.ExecuteWorkflow(EscrowSetup, tt.give)
+			var appErr *temporal.ApplicationError
+			s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
+			s.Equal(activities.TypeInvalidInput, appErr.Type())
+			s.Contains(appErr.Error(), tt.want)
+			s.Empty(s.fake.calls, "no wallet touched")
+			s.Empty(s.fake.finishes, "nothing claimed")
+		})
+	}
+}
