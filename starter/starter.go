@@ -155,6 +155,14 @@ type Description struct {
 // *DuplicateEscrowError (errors.Is(err, ErrDuplicateEscrow)). Start does not
 // wait for the setup: see Wait and Result.
 func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
+	return c.StartSetup(ctx, workflows.SetupInput{EscrowID: escrowID})
+}
+
+// StartSetup is Start with the whole input, for example with external
+// custody (in.Custody, in.Participants): the workflow checks those fields
+// and fails the run with InvalidInput, touching nothing, when they are bad.
+func (c *Client) StartSetup(ctx context.Context, in workflows.SetupInput) (Run, error) {
+	escrowID := in.EscrowID
 	if err := workflows.ValidateEscrowID(escrowID); err != nil {
 		return Run{}, err
 	}
@@ -167,7 +175,7 @@ func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.EscrowStateKey.ValueSet(string(workflows.StateCreating))),
 	}
-	run, err := c.c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.SetupInput{EscrowID: escrowID})
+	run, err := c.c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
 	if err != nil {
 		return Run{}, startError(escrowID, err)
 	}
