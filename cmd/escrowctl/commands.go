@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/workflows"
 )
@@ -137,9 +138,27 @@ func countFailed(outs []outcome) error {
 func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
 	wait := fs.Bool("wait", false, "wait for the setups to end and print their results")
 	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+	keys := map[workflows.Role]*string{
+		workflows.Buyer:  fs.String("external-buyer", "", "the buyer keeps its own wallet: its participant's public `key` (escrowctl participant --print-key)"),
+		workflows.Vendor: fs.String("external-vendor", "", "the vendor keeps its own wallet: its participant's public `key`"),
+	}
+	deadline := fs.String("participant-deadline", "", "how long a round waits for an external participant, a Go `duration` (default 10m)")
 	return func(ctx context.Context, ids []string) error {
 		if len(ids) == 0 {
 			return usagef("start: no escrow id given")
+		}
+		input := func(id string) workflows.SetupInput {
+			in := workflows.SetupInput{EscrowID: id, ParticipantDeadline: *deadline}
+			for _, role := range workflows.Roles {
+				if k := keys[role]; k != nil && *k != "" {
+					if in.Custody == nil {
+						in.Custody, in.Participants = map[workflows.Role]escrow.Custody{}, map[workflows.Role]escrow.Participant{}
+					}
+					in.Custody[role] = escrow.CustodyExternal
+					in.Participants[role] = escrow.Participant{PublicKey: *k}
+				}
+			}
+			return in
 		}
 		c, err := a.connect(ctx)
 		if err != nil {
@@ -150,7 +169,7 @@ func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 		outs := make([]outcome, len(ids))
 		for i, id := range ids {
 			outs[i].EscrowID = id
-			run, err := c.Start(ctx, id)
+			run, err := c.StartSetup(ctx, input(id))
 			if err != nil {
 				outs[i].setErr(err)
 			} else {

@@ -7,7 +7,8 @@
 //
 // Commands:
 //
-//	start [--wait] ID...     start the setup of each escrow
+//	start [--wait] [--external-buyer KEY] [--external-vendor KEY] ID...
+//	                         start the setup of each escrow (with external participants)
 //	status ID                show an escrow's state and per-role progress
 //	result [--wait] ID       show an escrow's result
 //	list [--state STATE]     list escrows
@@ -91,6 +92,7 @@ func main() {
 // escrows is what the commands use of *starter.Client; tests fake it.
 type escrows interface {
 	Start(ctx context.Context, escrowID string) (starter.Run, error)
+	StartSetup(ctx context.Context, in workflows.SetupInput) (starter.Run, error)
 	Describe(ctx context.Context, escrowID string) (starter.Description, error)
 	Status(ctx context.Context, escrowID string) (workflows.Status, error)
 	Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
@@ -192,7 +194,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "start", args: "[--wait] ID...", summary: "start the setup of each escrow", flags: startFlags},
+		{name: "start", args: "[--wait] [--external-buyer KEY] ID...", summary: "start the setup of each escrow", flags: startFlags},
 		{name: "status", args: "ID", summary: "show an escrow's state and per-role progress", flags: statusFlags},
 		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},

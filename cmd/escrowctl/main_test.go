@@ -25,6 +25,7 @@ import (
 type fakeEscrows struct {
 	mu       sync.Mutex
 	started  []string
+	inputs   []workflows.SetupInput
 	startErr map[string]error
 	// result returns escrow id's outcome; nil means a confirmed result.
 	result func(id string) (*workflows.SetupResult, error)
@@ -32,6 +33,13 @@ type fakeEscrows struct {
 	polls  map[string]int
 	list   []starter.Summary
 	closed bool
+}
+
+func (f *fakeEscrows) StartSetup(ctx context.Context, in workflows.SetupInput) (starter.Run, error) {
+	f.mu.Lock()
+	f.inputs = append(f.inputs, in)
+	f.mu.Unlock()
+	return f.Start(ctx, in.EscrowID)
 }
 
 func (f *fakeEscrows) Start(_ context.Context, id string) (starter.Run, error) {

@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/participant"
+	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestParticipantPrintKey(t *testing.T) {
@@ -43,4 +45,19 @@ func TestParticipantUsage(t *testing.T) {
 			assert.Empty(t, inv.dialed)
 		})
 	}
+}
+
+func TestStartWithExternalParticipants(t *testing.T) {
+	f := &fakeEscrows{}
+	inv := invoke(t, f, nil, "start", "--external-buyer", "aa", "--participant-deadline", "5m", "e1")
+	require.NoError(t, inv.err)
+	require.Len(t, f.inputs, 1)
+	assert.Equal(t, workflows.SetupInput{EscrowID: "e1", ParticipantDeadline: "5m",
+		Custody:      map[workflows.Role]escrow.Custody{workflows.Buyer: escrow.CustodyExternal},
+		Participants: map[workflows.Role]escrow.Participant{workflows.Buyer: {PublicKey: "aa"}},
+	}, f.inputs[0])
+
+	inv = invoke(t, f, nil, "start", "e2")
+	require.NoError(t, inv.err)
+	assert.Equal(t, workflows.SetupInput{EscrowID: "e2"}, f.inputs[1], "all hosted without the flags")
 }
