@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/walletstore"
 )
 
 // Files a participant keeps in its directory.
@@ -72,7 +73,7 @@ func loadOrCreateSecret(dir, name string, n int) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("participant: %w", err)
 	}
-	if err := writeAtomic(path, []byte(hex.EncodeToString(secret)+"\n")); err != nil {
+	if err := walletstore.AtomicWriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return secret, nil
@@ -112,37 +113,5 @@ func (st *state) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, StateFile), b)
-}
-
-// writeAtomic writes b to path through a synced temp file and a rename,
-// then syncs the directory.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("participant: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err == nil {
-		_, err = f.Write(b)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("participant: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("participant: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("participant: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return walletstore.AtomicWriteFile(filepath.Join(dir, StateFile), b, 0o600)
 }
