@@ -88,10 +88,6 @@ func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, escrow.SubmitRoundUpdate, s.submitRound,
-		workflow.UpdateHandlerOptions{Validator: s.validateRound}); err != nil {
-		return nil, err
-	}
 	if in.malformed != "" {
 		reason := "invalid workflow input: " + in.malformed
 		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, activities.TypeInvalidInput
@@ -108,6 +104,11 @@ func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
 		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, activities.TypeInvalidInput
 		_ = s.upsertState()
 		return nil, temporal.NewNonRetryableApplicationError(reason, activities.TypeInvalidInput, nil)
+	}
+	// Registered once the custody is known, which the validator reads.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, escrow.SubmitRoundUpdate, s.submitRound,
+		workflow.UpdateHandlerOptions{Validator: s.validateRound}); err != nil {
+		return nil, err
 	}
 	s.result = SetupResult{EscrowID: in.EscrowID, Wallets: map[Role]WalletResult{}}
 	started := workflow.Now(ctx)
