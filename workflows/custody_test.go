@@ -302,3 +302,20 @@ func (s *setupSuite) TestBadCustodyInput() {
 		})
 	}
 }
+
+// TestHostedFailureEndsTheWaitForParticipants: a hosted role's failure in a
+// round ends the round at once with that failure, not with a
+// ParticipantTimeout after the deadline.
+func (s *setupSuite) TestHostedFailureEndsTheWaitForParticipants() {
+	s.fake.failOnce[string(RoundPrepare)+"/arbiter"] = temporal.NewNonRetryableApplicationError(
+		"wallet refused", activities.TypeWalletRejected, nil)
+	s.mockActivities(0)
+	buyer := newSim(s, "hf-1", Buyer) // never sends
+	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("hf-1", buyer))
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
+	s.Equal(activities.TypeWalletRejected, appErr.Type())
+	st := s.status()
+	s.Equal(activities.TypeWalletRejected, st.ReasonType)
+	s.Equal("waiting", st.Roles[Buyer].Step, "the buyer was waited for, not timed out")
+}
