@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // TestRecordCustodyHistory is a generator like TestRecordHistories (same
@@ -29,11 +29,11 @@ func TestRecordCustodyHistory(t *testing.T) {
 	e := &custodyEnv{tp: tp, walletDir: walletDir, c: tc, raw: tc, sc: starter.New(tc)}
 	ctx := context.Background()
 
-	dirs := map[workflows.Role]string{workflows.Buyer: t.TempDir(), workflows.Vendor: t.TempDir()}
+	dirs := map[escrow.Role]string{escrow.Buyer: t.TempDir(), escrow.Vendor: t.TempDir()}
 	run, err := e.sc.StartSetup(ctx, external(t, "hist-external", dirs))
 	require.NoError(t, err)
-	buyer := e.runParticipant(ctx, t, "hist-external", workflows.Buyer, dirs[workflows.Buyer], nil)
-	vendor := e.runParticipant(ctx, t, "hist-external", workflows.Vendor, dirs[workflows.Vendor], nil)
+	buyer := e.runParticipant(ctx, t, "hist-external", escrow.Buyer, dirs[escrow.Buyer], nil)
+	vendor := e.runParticipant(ctx, t, "hist-external", escrow.Vendor, dirs[escrow.Vendor], nil)
 	_, err = e.sc.Wait(ctx, "hist-external")
 	require.NoError(t, err)
 	require.NoError(t, wait(t, buyer, "buyer").err)

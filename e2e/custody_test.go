@@ -25,7 +25,6 @@ import (
 	"github.com/escrowflow/escrowflow/participant"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // custodyEnv is a Temporal dev server, an in-process worker whose history
@@ -56,10 +55,10 @@ func startCustodyEnv(t *testing.T) *custodyEnv {
 
 // external returns the setup input of escrowID with the roles of dirs
 // external, each with the public key of the participant in its dir.
-func external(t *testing.T, escrowID string, dirs map[workflows.Role]string) workflows.SetupInput {
+func external(t *testing.T, escrowID string, dirs map[escrow.Role]string) escrow.SetupInput {
 	t.Helper()
-	in := workflows.SetupInput{EscrowID: escrowID, Custody: map[workflows.Role]escrow.Custody{},
-		Participants: map[workflows.Role]escrow.Participant{}}
+	in := escrow.SetupInput{EscrowID: escrowID, Custody: map[escrow.Role]escrow.Custody{},
+		Participants: map[escrow.Role]escrow.Participant{}}
 	for role, dir := range dirs {
 		pub, err := participant.PublicKey(dir)
 		require.NoError(t, err)
@@ -76,7 +75,7 @@ type participantRun struct {
 
 // runParticipant runs a participant in the background; the returned
 // channel yields its outcome.
-func (e *custodyEnv) runParticipant(ctx context.Context, t *testing.T, escrowID string, role workflows.Role, dir string,
+func (e *custodyEnv) runParticipant(ctx context.Context, t *testing.T, escrowID string, role escrow.Role, dir string,
 	before func(context.Context, string) error) <-chan participantRun {
 	t.Helper()
 	done := make(chan participantRun, 1)
@@ -104,7 +103,7 @@ func wait(t *testing.T, ch <-chan participantRun, what string) participantRun {
 func (e *custodyEnv) history(t *testing.T, escrowID string) []*historypb.HistoryEvent {
 	t.Helper()
 	var events []*historypb.HistoryEvent
-	it := e.raw.GetWorkflowHistory(context.Background(), workflows.WorkflowID(escrowID), "", false,
+	it := e.raw.GetWorkflowHistory(context.Background(), escrow.WorkflowID(escrowID), "", false,
 		enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -132,12 +131,12 @@ func TestExternalCustody(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("buyer and vendor external", func(t *testing.T) {
-		dirs := map[workflows.Role]string{workflows.Buyer: t.TempDir(), workflows.Vendor: t.TempDir()}
+		dirs := map[escrow.Role]string{escrow.Buyer: t.TempDir(), escrow.Vendor: t.TempDir()}
 		started := time.Now()
 		_, err := e.sc.StartSetup(ctx, external(t, "ext-1", dirs))
 		require.NoError(t, err)
-		buyer := e.runParticipant(ctx, t, "ext-1", workflows.Buyer, dirs[workflows.Buyer], nil)
-		vendor := e.runParticipant(ctx, t, "ext-1", workflows.Vendor, dirs[workflows.Vendor], nil)
+		buyer := e.runParticipant(ctx, t, "ext-1", escrow.Buyer, dirs[escrow.Buyer], nil)
+		vendor := e.runParticipant(ctx, t, "ext-1", escrow.Vendor, dirs[escrow.Vendor], nil)
 		res, err := e.sc.Wait(ctx, "ext-1")
 		require.NoError(t, err)
 		externalTook := time.Since(started)
@@ -149,10 +148,10 @@ func TestExternalCustody(t *testing.T) {
 		// arbiter's wallet and the participants' reports) and each
 		// participant's own wallet.
 		require.NotEmpty(t, res.MultisigAddress)
-		require.Equal(t, res.MultisigAddress, res.Wallets[workflows.Arbiter].Address)
+		require.Equal(t, res.MultisigAddress, res.Wallets[escrow.Arbiter].Address)
 		require.Equal(t, res.MultisigAddress, b.res.Address)
 		require.Equal(t, res.MultisigAddress, v.res.Address)
-		require.Equal(t, workflows.WalletResult{Address: res.MultisigAddress, Custody: escrow.CustodyExternal}, res.Wallets[workflows.Buyer])
+		require.Equal(t, escrow.WalletResult{Address: res.MultisigAddress, Custody: escrow.CustodyExternal}, res.Wallets[escrow.Buyer])
 		require.FileExists(t, b.res.Wallet+".keys")
 
 		// The worker's wallet dir holds the arbiter's files only.
@@ -200,7 +199,7 @@ func TestExternalCustody(t *testing.T) {
 			require.NoError(t, json.Unmarshal(b, &st))
 			require.Len(t, st.Sent, 4, "%s's messages", role)
 			for round, m := range st.Sent {
-				if round != string(workflows.RoundExchange2) { // the address is public
+				if round != string(escrow.RoundExchange2) { // the address is public
 					require.False(t, strings.Contains(string(raw), m.Message), "%s's %s message in plaintext in history", role, round)
 				}
 			}
@@ -225,31 +224,31 @@ func TestExternalCustody(t *testing.T) {
 
 	t.Run("mixed custody: vendor hosted, buyer external", func(t *testing.T) {
 		dir := t.TempDir()
-		_, err := e.sc.StartSetup(ctx, external(t, "mix-1", map[workflows.Role]string{workflows.Buyer: dir}))
+		_, err := e.sc.StartSetup(ctx, external(t, "mix-1", map[escrow.Role]string{escrow.Buyer: dir}))
 		require.NoError(t, err)
-		buyer := e.runParticipant(ctx, t, "mix-1", workflows.Buyer, dir, nil)
+		buyer := e.runParticipant(ctx, t, "mix-1", escrow.Buyer, dir, nil)
 		res, err := e.sc.Wait(ctx, "mix-1")
 		require.NoError(t, err)
 		b := wait(t, buyer, "buyer")
 		require.NoError(t, b.err)
 		require.Equal(t, res.MultisigAddress, b.res.Address)
-		require.Equal(t, res.MultisigAddress, res.Wallets[workflows.Vendor].Address)
-		require.NotEmpty(t, res.Wallets[workflows.Vendor].Wallet, "the vendor's wallet is hosted")
+		require.Equal(t, res.MultisigAddress, res.Wallets[escrow.Vendor].Address)
+		require.NotEmpty(t, res.Wallets[escrow.Vendor].Wallet, "the vendor's wallet is hosted")
 		for _, f := range walletFiles(t, e.walletDir, "mix-1") {
 			require.False(t, strings.HasPrefix(f, "mix-1.buyer."), "worker-side buyer file %s", f)
 		}
 	})
 
 	t.Run("participant restarted mid-round", func(t *testing.T) {
-		dirs := map[workflows.Role]string{workflows.Buyer: t.TempDir(), workflows.Vendor: t.TempDir()}
+		dirs := map[escrow.Role]string{escrow.Buyer: t.TempDir(), escrow.Vendor: t.TempDir()}
 		_, err := e.sc.StartSetup(ctx, external(t, "restart-1", dirs))
 		require.NoError(t, err)
 		// The vendor holds back its MAKING message until the buyer, which
 		// sent its own and waits for the answer, has been restarted.
 		release := make(chan struct{})
-		vendor := e.runParticipant(ctx, t, "restart-1", workflows.Vendor, dirs[workflows.Vendor],
+		vendor := e.runParticipant(ctx, t, "restart-1", escrow.Vendor, dirs[escrow.Vendor],
 			func(ctx context.Context, round string) error {
-				if round == string(workflows.RoundMake) {
+				if round == string(escrow.RoundMake) {
 					select {
 					case <-release:
 					case <-ctx.Done():
@@ -259,16 +258,16 @@ func TestExternalCustody(t *testing.T) {
 				return nil
 			})
 		bctx, stopBuyer := context.WithCancel(ctx)
-		first := e.runParticipant(bctx, t, "restart-1", workflows.Buyer, dirs[workflows.Buyer], nil)
+		first := e.runParticipant(bctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer], nil)
 		testenv.WaitFor(t, 3*time.Minute, "the buyer's MAKING message sent", func() bool {
-			b, _ := os.ReadFile(filepath.Join(dirs[workflows.Buyer], participant.StateFile))
+			b, _ := os.ReadFile(filepath.Join(dirs[escrow.Buyer], participant.StateFile))
 			return strings.Contains(string(b), `"MAKING": {`)
 		})
 		stopBuyer()
 		r := wait(t, first, "stopped buyer")
 		require.ErrorIs(t, r.err, context.Canceled)
 
-		second := e.runParticipant(ctx, t, "restart-1", workflows.Buyer, dirs[workflows.Buyer], nil)
+		second := e.runParticipant(ctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer], nil)
 		close(release)
 		res, err := e.sc.Wait(ctx, "restart-1")
 		require.NoError(t, err)
@@ -290,11 +289,11 @@ func TestExternalCustody(t *testing.T) {
 		require.NoError(t, err)
 		_, vendorKey, err := ed25519.GenerateKey(rand.Reader)
 		require.NoError(t, err)
-		in := workflows.SetupInput{EscrowID: id,
-			Custody: map[workflows.Role]escrow.Custody{workflows.Buyer: escrow.CustodyExternal, workflows.Vendor: escrow.CustodyExternal},
-			Participants: map[workflows.Role]escrow.Participant{
-				workflows.Buyer:  {PublicKey: hexKey(buyerKey)},
-				workflows.Vendor: {PublicKey: hexKey(vendorKey)},
+		in := escrow.SetupInput{EscrowID: id,
+			Custody: map[escrow.Role]escrow.Custody{escrow.Buyer: escrow.CustodyExternal, escrow.Vendor: escrow.CustodyExternal},
+			Participants: map[escrow.Role]escrow.Participant{
+				escrow.Buyer:  {PublicKey: hexKey(buyerKey)},
+				escrow.Vendor: {PublicKey: hexKey(vendorKey)},
 			},
 			ParticipantDeadline: "40s",
 		}
@@ -321,7 +320,7 @@ func TestExternalCustody(t *testing.T) {
 		}
 		send := func(updateID string, m escrow.SubmitRound, stage client.WorkflowUpdateStage) error {
 			h, err := e.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{UpdateID: updateID,
-				WorkflowID: workflows.WorkflowID(id), UpdateName: escrow.SubmitRoundUpdate, Args: []any{m}, WaitForStage: stage})
+				WorkflowID: escrow.WorkflowID(id), UpdateName: escrow.SubmitRoundUpdate, Args: []any{m}, WaitForStage: stage})
 			if err != nil {
 				return err
 			}
@@ -351,7 +350,7 @@ func TestExternalCustody(t *testing.T) {
 		require.Equal(t, escrow.TypeParticipantTimeout, failed.Type)
 		st, err := e.sc.Status(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, workflows.StateFailed, st.State)
+		require.Equal(t, escrow.StateFailed, st.State)
 		require.Equal(t, escrow.TypeParticipantTimeout, st.ReasonType)
 		_, err = os.Stat(filepath.Join(e.walletDir, id+".parked.json"))
 		require.NoError(t, err, "the hosted arbiter's files are parked")

@@ -1,9 +1,8 @@
-// Package escrow holds the protocol contracts of escrowflow that workflows,
-// activities, the starter and participants share. This file holds the
-// custody contract: which roles keep their own keys, the submitRound update
-// an external participant sends each round, the bytes it signs, and the
-// failure and rejection types of that exchange.
 package escrow
+
+// The custody contract: which roles keep their own keys, the submitRound
+// update an external participant sends each round and the bytes it signs.
+// Its failure and rejection types are in errors.go.
 
 import (
 	"crypto/ed25519"
@@ -38,31 +37,6 @@ const DefaultParticipantDeadline = 10 * time.Minute
 
 // MaxRoundMessageBytes bounds one round message.
 const MaxRoundMessageBytes = 64 << 10
-
-// Failure and rejection types of the custody contract.
-const (
-	// TypeParticipantTimeout: an external participant's message for a
-	// setup round did not arrive within the round's deadline; the escrow
-	// failed, its leases were freed and its hosted files parked.
-	TypeParticipantTimeout = "ParticipantTimeout"
-	// TypeNotExternalRole: a submitRound for a role that is unknown or
-	// hosted in this escrow. Nothing was recorded.
-	TypeNotExternalRole = "NotExternalRole"
-	// TypeWrongRound: a submitRound for a round other than the one the
-	// escrow waits for from that role. Nothing was recorded.
-	TypeWrongRound = "WrongRound"
-	// TypeReplayedMessage: a submitRound repeating an already accepted
-	// message (under a new update id; the same update id is answered by
-	// Temporal from the first acceptance). Nothing was recorded.
-	TypeReplayedMessage = "ReplayedMessage"
-	// TypeBadSignature: a submitRound whose signature does not verify
-	// against the role's public key given at start. Nothing was recorded.
-	TypeBadSignature = "BadSignature"
-	// TypeMalformedMessage: a submitRound whose message is not a
-	// multisig message (or, in the last exchange round, an address) of
-	// bounded size. Nothing was recorded.
-	TypeMalformedMessage = "MalformedMessage"
-)
 
 // Participant describes an external participant at start.
 type Participant struct {

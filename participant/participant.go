@@ -36,11 +36,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // Config configures Run.
@@ -81,7 +80,7 @@ type Result struct {
 }
 
 // rounds are the rounds a participant sends a message in.
-var rounds = []workflows.Round{workflows.RoundPrepare, workflows.RoundMake, workflows.RoundExchange1, workflows.RoundExchange2}
+var rounds = []escrow.Round{escrow.RoundPrepare, escrow.RoundMake, escrow.RoundExchange1, escrow.RoundExchange2}
 
 // runner is one Run.
 type runner struct {
@@ -100,10 +99,10 @@ type runner struct {
 // escrow to be started. A rejected message or a failed escrow ends it with
 // an error wrapping the *temporal.ApplicationError (Type() says why).
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Role != string(workflows.Buyer) && cfg.Role != string(workflows.Vendor) {
+	if cfg.Role != string(escrow.Buyer) && cfg.Role != string(escrow.Vendor) {
 		return Result{}, fmt.Errorf("participant: role %q, want buyer or vendor", cfg.Role)
 	}
-	if err := workflows.ValidateEscrowID(cfg.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(cfg.EscrowID); err != nil {
 		return Result{}, err
 	}
 	if cfg.RetryEvery <= 0 {
@@ -158,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // snapshotBefore names the wallet snapshot taken before round's wallet step.
-func (r *runner) snapshotBefore(round workflows.Round) string {
+func (r *runner) snapshotBefore(round escrow.Round) string {
 	return r.name + ".before-" + strings.ToLower(string(round))
 }
 
@@ -209,7 +208,7 @@ func (r *runner) openWallet(ctx context.Context) error {
 
 // round sends the participant's message of round (computing and recording
 // it first unless a previous run did) and records the peers' answer.
-func (r *runner) round(ctx context.Context, key ed25519.PrivateKey, round workflows.Round) error {
+func (r *runner) round(ctx context.Context, key ed25519.PrivateKey, round escrow.Round) error {
 	if _, done := r.st.Answers[string(round)]; done {
 		return nil
 	}
@@ -243,7 +242,7 @@ func (r *runner) round(ctx context.Context, key ed25519.PrivateKey, round workfl
 
 // peers returns the peers' messages of the round before round, in role
 // order.
-func (r *runner) peers(round workflows.Round) []string {
+func (r *runner) peers(round escrow.Round) []string {
 	prev := rounds[0]
 	for i, x := range rounds {
 		if x == round && i > 0 {
@@ -251,7 +250,7 @@ func (r *runner) peers(round workflows.Round) []string {
 		}
 	}
 	var out []string
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		if m, ok := r.st.Answers[string(prev)][string(role)]; ok {
 			out = append(out, m)
 		}
@@ -262,8 +261,8 @@ func (r *runner) peers(round workflows.Round) []string {
 // step runs round's wallet call and returns the message to send. A step
 // that changes the wallet runs after the wallet is stored and snapshotted,
 // so that a restart before its message is recorded can redo it.
-func (r *runner) step(ctx context.Context, round workflows.Round) (string, error) {
-	if round == workflows.RoundPrepare {
+func (r *runner) step(ctx context.Context, round escrow.Round) (string, error) {
+	if round == escrow.RoundPrepare {
 		return r.wallet.PrepareMultisig(ctx, true)
 	}
 	if err := r.wallet.Store(ctx); err != nil {
@@ -274,7 +273,7 @@ func (r *runner) step(ctx context.Context, round workflows.Round) (string, error
 	}
 	var res rpcclient.MultisigRound
 	var err error
-	if round == workflows.RoundMake {
+	if round == escrow.RoundMake {
 		res, err = r.wallet.MakeMultisig(ctx, r.peers(round), 2, r.password)
 	} else {
 		res, err = r.wallet.ExchangeMultisigKeys(ctx, r.peers(round), r.password)
@@ -285,7 +284,7 @@ func (r *runner) step(ctx context.Context, round workflows.Round) (string, error
 	if err := r.wallet.Store(ctx); err != nil {
 		return "", err
 	}
-	if round == workflows.RoundExchange2 {
+	if round == escrow.RoundExchange2 {
 		if res.Address == "" {
 			return "", errors.New("the last exchange returned no address")
 		}
@@ -308,7 +307,7 @@ func (r *runner) submit(ctx context.Context, m escrow.SubmitRound) (escrow.Submi
 	for {
 		h, err := r.cfg.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 			UpdateID:     updateID(m),
-			WorkflowID:   workflows.WorkflowID(r.cfg.EscrowID),
+			WorkflowID:   escrow.WorkflowID(r.cfg.EscrowID),
 			UpdateName:   escrow.SubmitRoundUpdate,
 			Args:         []any{m},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -351,16 +350,16 @@ func (r *runner) closed(ctx context.Context, m escrow.SubmitRound) (done bool, r
 		return false, res, nil
 	case err != nil:
 		return false, res, nil
-	case st.State == workflows.StateFailed:
+	case st.State == escrow.StateFailed:
 		return true, res, fmt.Errorf("participant: escrow %s failed: %s: %w", r.cfg.EscrowID, st.Reason,
 			temporal.NewNonRetryableApplicationError(st.Reason, st.ReasonType, nil))
-	case st.State == workflows.StateCompleted && m.Round == string(workflows.RoundExchange2):
+	case st.State == escrow.StateCompleted && m.Round == string(escrow.RoundExchange2):
 		out, err := r.escrows.Result(ctx, r.cfg.EscrowID)
 		if err != nil {
 			return true, res, err
 		}
 		res = escrow.SubmitRoundResult{Round: m.Round, Peers: map[string]string{}}
-		for _, role := range workflows.Roles {
+		for _, role := range escrow.Roles {
 			if string(role) != r.cfg.Role {
 				res.Peers[string(role)] = out.Wallets[role].Address
 			}
@@ -373,8 +372,8 @@ func (r *runner) closed(ctx context.Context, m escrow.SubmitRound) (done bool, r
 // finish checks the result: the participant's wallet is a ready 2-of-3
 // multisig wallet, and both peers reported its address.
 func (r *runner) finish(ctx context.Context) (Result, error) {
-	own := r.st.Sent[string(workflows.RoundExchange2)].Message
-	for role, addr := range r.st.Answers[string(workflows.RoundExchange2)] {
+	own := r.st.Sent[string(escrow.RoundExchange2)].Message
+	for role, addr := range r.st.Answers[string(escrow.RoundExchange2)] {
 		if addr != own {
 			return Result{}, fmt.Errorf("participant: %s reports multisig address %s, this wallet %s", role, addr, own)
 		}

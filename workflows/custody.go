@@ -23,9 +23,9 @@ const custodyChange = "external-custody"
 // messageRounds are the rounds in which an external participant sends a
 // message, in order: the three multisig infos, then the address its last
 // exchange returned. It creates its wallet and checks the result itself.
-var messageRounds = []Round{RoundPrepare, RoundMake, RoundExchange1, RoundExchange2}
+var messageRounds = []escrow.Round{escrow.RoundPrepare, escrow.RoundMake, escrow.RoundExchange1, escrow.RoundExchange2}
 
-func messageRound(r Round) int {
+func messageRound(r escrow.Round) int {
 	for i, m := range messageRounds {
 		if m == r {
 			return i
@@ -35,7 +35,7 @@ func messageRound(r Round) int {
 }
 
 func roleIndex(role string) int {
-	for i, r := range Roles {
+	for i, r := range escrow.Roles {
 		if string(r) == role {
 			return i
 		}
@@ -66,15 +66,15 @@ type custody struct {
 // any reports whether any role is external.
 func (c *custody) any() bool { return c.external[0] || c.external[1] || c.external[2] }
 
-// hasCustody reports whether the input carries any custody field.
-func (in SetupInput) hasCustody() bool {
+// hasCustody reports whether in carries any custody field.
+func hasCustody(in escrow.SetupInput) bool {
 	return len(in.Custody) > 0 || len(in.Participants) > 0 || in.ParticipantDeadline != ""
 }
 
 // parseCustody checks the custody fields of in: roles buyer or vendor may
 // be external, each external role with its public key; the arbiter is
 // always hosted.
-func parseCustody(in SetupInput) (custody, error) {
+func parseCustody(in escrow.SetupInput) (custody, error) {
 	c := custody{deadline: escrow.DefaultParticipantDeadline, seen: map[[32]byte]bool{}}
 	for _, role := range sortedKeys(in.Custody) {
 		mode := in.Custody[role]
@@ -84,7 +84,7 @@ func parseCustody(in SetupInput) (custody, error) {
 			return c, fmt.Errorf("custody: unknown role %q", role)
 		case mode != escrow.CustodyHosted && mode != escrow.CustodyExternal:
 			return c, fmt.Errorf("custody of %s is %q, want %q or %q", role, mode, escrow.CustodyHosted, escrow.CustodyExternal)
-		case role == Arbiter && mode != escrow.CustodyHosted:
+		case role == escrow.Arbiter && mode != escrow.CustodyHosted:
 			return c, fmt.Errorf("custody of the arbiter is always %q", escrow.CustodyHosted)
 		}
 		c.external[i] = mode == escrow.CustodyExternal
@@ -101,7 +101,7 @@ func parseCustody(in SetupInput) (custody, error) {
 		}
 		c.keys[i] = key
 	}
-	for i, role := range Roles {
+	for i, role := range escrow.Roles {
 		if c.external[i] && c.keys[i] == nil {
 			return c, fmt.Errorf("participants.%s.publicKey is missing for an external role", role)
 		}
@@ -118,8 +118,8 @@ func parseCustody(in SetupInput) (custody, error) {
 
 // sortedKeys returns m's keys in order (workflow code never depends on map
 // iteration order, not even for which error it reports first).
-func sortedKeys[V any](m map[Role]V) []Role {
-	keys := make([]Role, 0, len(m))
+func sortedKeys[V any](m map[escrow.Role]V) []escrow.Role {
+	keys := make([]escrow.Role, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -128,9 +128,9 @@ func sortedKeys[V any](m map[Role]V) []Role {
 }
 
 // startCustody reads the custody fields of a new run (see custodyChange).
-func (s *setup) startCustody(in SetupInput) error {
+func (s *setup) startCustody(in escrow.SetupInput) error {
 	s.custody = custody{seen: map[[32]byte]bool{}}
-	if !in.hasCustody() || workflow.GetVersion(s.ctx, custodyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !hasCustody(in) || workflow.GetVersion(s.ctx, custodyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
 	c, err := parseCustody(in)
@@ -153,7 +153,7 @@ func (s *setup) validateRound(m escrow.SubmitRound) error {
 	if i < 0 || !c.external[i] {
 		return rejected(escrow.TypeNotExternalRole, "role %q is not an external participant of escrow %s", m.Role, s.status.EscrowID)
 	}
-	if ri := messageRound(Round(m.Round)); ri >= 0 && c.msgs[ri][i] != "" {
+	if ri := messageRound(escrow.Round(m.Round)); ri >= 0 && c.msgs[ri][i] != "" {
 		return rejected(escrow.TypeReplayedMessage, "%s's %s message was already accepted", m.Role, m.Round)
 	}
 	if c.seen[sha256.Sum256([]byte(m.Message))] {
@@ -167,7 +167,7 @@ func (s *setup) validateRound(m escrow.SubmitRound) error {
 	case m.Round != string(messageRounds[c.next[i]]):
 		return rejected(escrow.TypeWrongRound, "round %q, want %s from %s", m.Round, messageRounds[c.next[i]], m.Role)
 	}
-	if err := escrow.CheckRoundMessage(Round(m.Round) == RoundExchange2, m.Message); err != nil {
+	if err := escrow.CheckRoundMessage(escrow.Round(m.Round) == escrow.RoundExchange2, m.Message); err != nil {
 		return rejected(escrow.TypeMalformedMessage, "%s", err)
 	}
 	if !escrow.Verify(c.keys[i], s.status.EscrowID, m) {
@@ -180,12 +180,12 @@ func (s *setup) validateRound(m escrow.SubmitRound) error {
 // until every role's message of that round is in, and answers the peers'.
 func (s *setup) submitRound(ctx workflow.Context, m escrow.SubmitRound) (escrow.SubmitRoundResult, error) {
 	c := &s.custody
-	i, ri := roleIndex(m.Role), messageRound(Round(m.Round))
+	i, ri := roleIndex(m.Role), messageRound(escrow.Round(m.Round))
 	c.msgs[ri][i] = m.Message
 	c.arrived[ri][i] = workflow.Now(ctx)
-	c.remember(Round(m.Round), m.Message)
+	c.remember(escrow.Round(m.Round), m.Message)
 	c.next[i] = ri + 1
-	s.status.Roles[Roles[i]] = RoleStatus{Round: Round(m.Round), Step: "done", Custody: escrow.CustodyExternal}
+	s.status.Roles[escrow.Roles[i]] = escrow.RoleStatus{Round: escrow.Round(m.Round), Step: "done", Custody: escrow.CustodyExternal}
 	if err := workflow.Await(ctx, func() bool { return c.complete(ri) || c.over }); err != nil {
 		return escrow.SubmitRoundResult{}, err
 	}
@@ -194,7 +194,7 @@ func (s *setup) submitRound(ctx workflow.Context, m escrow.SubmitRound) (escrow.
 			"escrow setup ended: "+c.overReason, c.overType, nil)
 	}
 	res := escrow.SubmitRoundResult{Round: m.Round, Peers: map[string]string{}}
-	for j, role := range Roles {
+	for j, role := range escrow.Roles {
 		if j != i {
 			res.Peers[string(role)] = c.msgs[ri][j]
 		}
@@ -210,7 +210,7 @@ func (c *custody) complete(ri int) bool {
 // externalsIn reports whether every external role's message of message
 // round ri is in.
 func (c *custody) externalsIn(ri int) bool {
-	for i := range Roles {
+	for i := range escrow.Roles {
 		if c.external[i] && c.msgs[ri][i] == "" {
 			return false
 		}
@@ -221,7 +221,7 @@ func (c *custody) externalsIn(ri int) bool {
 // missing names the external roles whose message of round ri is not in.
 func (c *custody) missing(ri int) string {
 	var out []string
-	for i, role := range Roles {
+	for i, role := range escrow.Roles {
 		if c.external[i] && c.msgs[ri][i] == "" {
 			out = append(out, string(role))
 		}
@@ -232,7 +232,7 @@ func (c *custody) missing(ri int) string {
 // awaitExternal returns a future that is ready once every external role's
 // message of round r is in (nil), when stop reports true (nil), or after
 // the participant deadline (a ParticipantTimeout error).
-func (s *setup) awaitExternal(r Round, stop func() bool) workflow.Future {
+func (s *setup) awaitExternal(r escrow.Round, stop func() bool) workflow.Future {
 	ctx := s.ctx
 	f, set := workflow.NewFuture(ctx)
 	ri := messageRound(r)
@@ -255,14 +255,14 @@ func (s *setup) awaitExternal(r Round, stop func() bool) workflow.Future {
 // For VERIFYING it is the participant's report of its own wallet: a ready
 // 2-of-3 wallet at the address it sent (the workflow cannot open that
 // wallet; the participant checks its peers' addresses itself).
-func (s *setup) externalOutput(r Round, i int) activities.StepOutput {
+func (s *setup) externalOutput(r escrow.Round, i int) activities.StepOutput {
 	c := &s.custody
 	switch r {
-	case RoundExchange2:
+	case escrow.RoundExchange2:
 		return activities.StepOutput{Address: c.msgs[messageRound(r)][i]}
-	case RoundVerify:
-		return activities.StepOutput{Multisig: true, Ready: true, Threshold: activities.Threshold,
-			Total: activities.Total, Address: c.msgs[messageRound(RoundExchange2)][i]}
+	case escrow.RoundVerify:
+		return activities.StepOutput{Multisig: true, Ready: true, Threshold: escrow.Threshold,
+			Total: escrow.Total, Address: c.msgs[messageRound(escrow.RoundExchange2)][i]}
 	}
 	if ri := messageRound(r); ri >= 0 {
 		return activities.StepOutput{MultisigInfo: c.msgs[ri][i]}
@@ -272,18 +272,18 @@ func (s *setup) externalOutput(r Round, i int) activities.StepOutput {
 
 // recordHosted puts the hosted roles' messages of round r next to the
 // external ones, which completes the round for the waiting updates.
-func (s *setup) recordHosted(r Round, outs [3]activities.StepOutput) {
+func (s *setup) recordHosted(r escrow.Round, outs [3]activities.StepOutput) {
 	c := &s.custody
 	ri := messageRound(r)
 	if ri < 0 || !c.any() {
 		return
 	}
-	for i := range Roles {
+	for i := range escrow.Roles {
 		if c.external[i] {
 			continue
 		}
 		m := outs[i].MultisigInfo
-		if r == RoundExchange2 {
+		if r == escrow.RoundExchange2 {
 			m = outs[i].Address
 		}
 		c.msgs[ri][i] = m
@@ -294,8 +294,8 @@ func (s *setup) recordHosted(r Round, outs [3]activities.StepOutput) {
 // remember records the digest of an accepted multisig info: no role may
 // send it again. The last exchange's message, the address, is the same for
 // every role by design and is not remembered.
-func (c *custody) remember(r Round, message string) {
-	if r != RoundExchange2 {
+func (c *custody) remember(r escrow.Round, message string) {
+	if r != escrow.RoundExchange2 {
 		c.seen[sha256.Sum256([]byte(message))] = true
 	}
 }

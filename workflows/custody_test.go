@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
@@ -24,33 +23,33 @@ var addr95 = "9" + strings.Repeat("a", 94)
 // round's answer is in, and records the answers.
 type simParticipant struct {
 	s       *setupSuite
-	role    Role
+	role    escrow.Role
 	key     ed25519.PrivateKey
 	escrow  string
-	answers map[Round]escrow.SubmitRoundResult
+	answers map[escrow.Round]escrow.SubmitRoundResult
 	errs    []error
 	// stopAfter, if set, is the last round it sends (it disappears after).
-	stopAfter Round
+	stopAfter escrow.Round
 }
 
-func newSim(s *setupSuite, escrowID string, role Role) *simParticipant {
+func newSim(s *setupSuite, escrowID string, role escrow.Role) *simParticipant {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	s.Require().NoError(err)
-	return &simParticipant{s: s, role: role, key: key, escrow: escrowID, answers: map[Round]escrow.SubmitRoundResult{}}
+	return &simParticipant{s: s, role: role, key: key, escrow: escrowID, answers: map[escrow.Round]escrow.SubmitRoundResult{}}
 }
 
 func (p *simParticipant) publicKey() string {
 	return hex.EncodeToString(p.key.Public().(ed25519.PublicKey))
 }
 
-func (p *simParticipant) message(r Round) string {
-	if r == RoundExchange2 {
+func (p *simParticipant) message(r escrow.Round) string {
+	if r == escrow.RoundExchange2 {
 		return addr95
 	}
 	return msg(string(r), string(p.role))
 }
 
-func (p *simParticipant) signed(r Round, message string) escrow.SubmitRound {
+func (p *simParticipant) signed(r escrow.Round, message string) escrow.SubmitRound {
 	m := escrow.SubmitRound{Role: string(p.role), Round: string(r), Message: message}
 	escrow.Sign(p.key, p.escrow, &m)
 	return m
@@ -75,8 +74,8 @@ func (p *simParticipant) send(ri int) {
 	}, p.signed(r, p.message(r)))
 }
 
-func (s *setupSuite) custodyInput(id string, sims ...*simParticipant) SetupInput {
-	in := SetupInput{EscrowID: id, Custody: map[Role]escrow.Custody{}, Participants: map[Role]escrow.Participant{}}
+func (s *setupSuite) custodyInput(id string, sims ...*simParticipant) escrow.SetupInput {
+	in := escrow.SetupInput{EscrowID: id, Custody: map[escrow.Role]escrow.Custody{}, Participants: map[escrow.Role]escrow.Participant{}}
 	for _, p := range sims {
 		in.Custody[p.role] = escrow.CustodyExternal
 		in.Participants[p.role] = escrow.Participant{PublicKey: p.publicKey()}
@@ -85,7 +84,7 @@ func (s *setupSuite) custodyInput(id string, sims ...*simParticipant) SetupInput
 }
 
 func (s *setupSuite) useAddr95() {
-	for _, role := range Roles {
+	for _, role := range escrow.Roles {
 		s.fake.address[string(role)] = addr95
 	}
 }
@@ -93,7 +92,7 @@ func (s *setupSuite) useAddr95() {
 func (s *setupSuite) TestExternalBuyerAndVendor() {
 	s.mockActivities(0)
 	s.useAddr95()
-	buyer, vendor := newSim(s, "ext-1", Buyer), newSim(s, "ext-1", Vendor)
+	buyer, vendor := newSim(s, "ext-1", escrow.Buyer), newSim(s, "ext-1", escrow.Vendor)
 	s.env.RegisterDelayedCallback(func() { buyer.send(0) }, time.Second)
 	s.env.RegisterDelayedCallback(func() { vendor.send(0) }, 3*time.Second)
 	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("ext-1", buyer, vendor))
@@ -102,21 +101,21 @@ func (s *setupSuite) TestExternalBuyerAndVendor() {
 	s.Empty(buyer.errs)
 	s.Empty(vendor.errs)
 
-	var res SetupResult
+	var res escrow.SetupResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
 	s.Equal(addr95, res.MultisigAddress)
-	s.Equal(WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[Buyer])
-	s.Equal(WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[Vendor])
-	s.Equal(WalletResult{Wallet: "snap-arbiter-final", Address: addr95}, res.Wallets[Arbiter])
+	s.Equal(escrow.WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[escrow.Buyer])
+	s.Equal(escrow.WalletResult{Address: addr95, Custody: escrow.CustodyExternal}, res.Wallets[escrow.Vendor])
+	s.Equal(escrow.WalletResult{Wallet: "snap-arbiter-final", Address: addr95}, res.Wallets[escrow.Arbiter])
 	// Every answer holds exactly the two peers' messages of that round.
 	for _, p := range []*simParticipant{buyer, vendor} {
 		s.Require().Len(p.answers, 4, "%s", p.role)
 		for _, r := range messageRounds {
 			want := map[string]string{}
-			for _, role := range Roles {
+			for _, role := range escrow.Roles {
 				if role != p.role {
 					want[string(role)] = msg(string(r), string(role))
-					if r == RoundExchange2 {
+					if r == escrow.RoundExchange2 {
 						want[string(role)] = addr95
 					}
 				}
@@ -139,22 +138,22 @@ func (s *setupSuite) TestExternalBuyerAndVendor() {
 	}
 	s.Equal(8, external, "4 message rounds × 2 participants")
 	st := s.status()
-	s.Equal(StateCompleted, st.State)
-	s.Equal(escrow.CustodyExternal, st.Roles[Buyer].Custody)
+	s.Equal(escrow.StateCompleted, st.State)
+	s.Equal(escrow.CustodyExternal, st.Roles[escrow.Buyer].Custody)
 }
 
 func (s *setupSuite) TestMixedCustodyVendorHosted() {
 	s.mockActivities(0)
 	s.useAddr95()
-	buyer := newSim(s, "mix-1", Buyer)
+	buyer := newSim(s, "mix-1", escrow.Buyer)
 	s.env.RegisterDelayedCallback(func() { buyer.send(0) }, time.Second)
 	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("mix-1", buyer))
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Empty(buyer.errs)
 	s.Len(buyer.answers, 4)
-	s.Equal(map[string]string{"vendor": addr95, "arbiter": addr95}, buyer.answers[RoundExchange2].Peers)
-	s.Equal(1, s.fake.calls[string(RoundMake)+"/vendor"])
-	s.Zero(s.fake.calls[string(RoundMake)+"/buyer"])
+	s.Equal(map[string]string{"vendor": addr95, "arbiter": addr95}, buyer.answers[escrow.RoundExchange2].Peers)
+	s.Equal(1, s.fake.calls[string(escrow.RoundMake)+"/vendor"])
+	s.Zero(s.fake.calls[string(escrow.RoundMake)+"/buyer"])
 	s.Require().Len(s.fake.finishes, 1)
 	s.ElementsMatch([]string{"snap-vendor-final", "snap-arbiter-final"}, s.fake.finishes[0].Keep)
 }
@@ -165,13 +164,13 @@ func (s *setupSuite) TestMixedCustodyVendorHosted() {
 func (s *setupSuite) TestSubmitRoundRejections() {
 	s.mockActivities(0)
 	s.useAddr95()
-	buyer, vendor := newSim(s, "rej-1", Buyer), newSim(s, "rej-1", Vendor)
+	buyer, vendor := newSim(s, "rej-1", escrow.Buyer), newSim(s, "rej-1", escrow.Vendor)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	forged := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	forged := buyer.signed(escrow.RoundPrepare, buyer.message(escrow.RoundPrepare))
 	escrow.Sign(other, "rej-1", &forged)
-	otherEscrow := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	otherEscrow := buyer.signed(escrow.RoundPrepare, buyer.message(escrow.RoundPrepare))
 	escrow.Sign(buyer.key, "rej-2", &otherEscrow)
-	tampered := buyer.signed(RoundPrepare, buyer.message(RoundPrepare))
+	tampered := buyer.signed(escrow.RoundPrepare, buyer.message(escrow.RoundPrepare))
 	tampered.Message += "a"
 
 	tests := []struct {
@@ -179,16 +178,16 @@ func (s *setupSuite) TestSubmitRoundRejections() {
 		give escrow.SubmitRound
 		want string
 	}{
-		{"unknown role", escrow.SubmitRound{Role: "mallory", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeNotExternalRole},
-		{"hosted role", escrow.SubmitRound{Role: "arbiter", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeNotExternalRole},
-		{"future round", buyer.signed(RoundMake, buyer.message(RoundMake)), escrow.TypeWrongRound},
-		{"unknown round", buyer.signed("CREATING", buyer.message(RoundPrepare)), escrow.TypeWrongRound},
+		{"unknown role", escrow.SubmitRound{Role: "mallory", Round: string(escrow.RoundPrepare), Message: buyer.message(escrow.RoundPrepare)}, escrow.TypeNotExternalRole},
+		{"hosted role", escrow.SubmitRound{Role: "arbiter", Round: string(escrow.RoundPrepare), Message: buyer.message(escrow.RoundPrepare)}, escrow.TypeNotExternalRole},
+		{"future round", buyer.signed(escrow.RoundMake, buyer.message(escrow.RoundMake)), escrow.TypeWrongRound},
+		{"unknown round", buyer.signed("CREATING", buyer.message(escrow.RoundPrepare)), escrow.TypeWrongRound},
 		{"forged signature", forged, escrow.TypeBadSignature},
 		{"signature for another escrow", otherEscrow, escrow.TypeBadSignature},
 		{"message changed after signing", tampered, escrow.TypeBadSignature},
-		{"no signature", escrow.SubmitRound{Role: "buyer", Round: string(RoundPrepare), Message: buyer.message(RoundPrepare)}, escrow.TypeBadSignature},
-		{"not a multisig message", buyer.signed(RoundPrepare, "hello world, a message"), escrow.TypeMalformedMessage},
-		{"oversized", buyer.signed(RoundPrepare, "Multisig"+strings.Repeat("a", escrow.MaxRoundMessageBytes)), escrow.TypeMalformedMessage},
+		{"no signature", escrow.SubmitRound{Role: "buyer", Round: string(escrow.RoundPrepare), Message: buyer.message(escrow.RoundPrepare)}, escrow.TypeBadSignature},
+		{"not a multisig message", buyer.signed(escrow.RoundPrepare, "hello world, a message"), escrow.TypeMalformedMessage},
+		{"oversized", buyer.signed(escrow.RoundPrepare, "Multisig"+strings.Repeat("a", escrow.MaxRoundMessageBytes)), escrow.TypeMalformedMessage},
 	}
 	got := map[string]string{}
 	send := func(id string, m escrow.SubmitRound, done func()) {
@@ -215,15 +214,15 @@ func (s *setupSuite) TestSubmitRoundRejections() {
 			send(tt.name, tt.give, nil)
 		}
 		// The vendor's message sent as the buyer's (a copy of a peer's).
-		send("copy of a peer", buyer.signed(RoundPrepare, vendor.message(RoundPrepare)), nil)
+		send("copy of a peer", buyer.signed(escrow.RoundPrepare, vendor.message(escrow.RoundPrepare)), nil)
 		// Now the buyer's good first message, then a replay of it.
-		send("good", buyer.signed(RoundPrepare, buyer.message(RoundPrepare)), nil)
-		send("replay", buyer.signed(RoundPrepare, buyer.message(RoundPrepare)), nil)
+		send("good", buyer.signed(escrow.RoundPrepare, buyer.message(escrow.RoundPrepare)), nil)
+		send("replay", buyer.signed(escrow.RoundPrepare, buyer.message(escrow.RoundPrepare)), nil)
 	}, time.Second)
 	s.env.RegisterDelayedCallback(func() {
 		// The arbiter's PREPARING message, now known to the workflow, as
 		// the buyer's MAKING message.
-		send("copy of the arbiter's", buyer.signed(RoundMake, msg(string(RoundPrepare), "arbiter")), nil)
+		send("copy of the arbiter's", buyer.signed(escrow.RoundMake, msg(string(escrow.RoundPrepare), "arbiter")), nil)
 		// The buyer goes on with its real rounds.
 		buyer.send(1)
 	}, time.Minute)
@@ -243,8 +242,8 @@ func (s *setupSuite) TestSubmitRoundRejections() {
 func (s *setupSuite) TestParticipantTimeout() {
 	s.mockActivities(0)
 	s.useAddr95()
-	buyer, vendor := newSim(s, "gone-1", Buyer), newSim(s, "gone-1", Vendor)
-	vendor.stopAfter = RoundMake // then it disappears
+	buyer, vendor := newSim(s, "gone-1", escrow.Buyer), newSim(s, "gone-1", escrow.Vendor)
+	vendor.stopAfter = escrow.RoundMake // then it disappears
 	s.env.RegisterDelayedCallback(func() { buyer.send(0); vendor.send(0) }, time.Second)
 	in := s.custodyInput("gone-1", buyer, vendor)
 	in.ParticipantDeadline = "5m"
@@ -254,37 +253,37 @@ func (s *setupSuite) TestParticipantTimeout() {
 	s.Equal(escrow.TypeParticipantTimeout, appErr.Type())
 	s.Contains(appErr.Error(), "no EXCHANGING_1 message from vendor within 5m0s")
 	st := s.status()
-	s.Equal(StateFailed, st.State)
+	s.Equal(escrow.StateFailed, st.State)
 	s.Equal(escrow.TypeParticipantTimeout, st.ReasonType)
-	s.Equal("failed", st.Roles[Vendor].Step)
+	s.Equal("failed", st.Roles[escrow.Vendor].Step)
 	// The buyer's waiting EXCHANGING_1 update answered with the failure.
 	s.Require().Len(buyer.errs, 1)
 	s.Require().True(errors.As(buyer.errs[0], &appErr))
 	s.Equal(escrow.TypeParticipantTimeout, appErr.Type())
 	s.Len(buyer.answers, 2)
 	s.Require().Len(s.fake.finishes, 1)
-	s.Equal(activities.OutcomeFailed, s.fake.finishes[0].Outcome)
+	s.Equal(escrow.OutcomeFailed, s.fake.finishes[0].Outcome)
 	s.Equal(escrow.TypeParticipantTimeout, s.fake.finishes[0].ReasonType)
 }
 
 func (s *setupSuite) TestBadCustodyInput() {
 	key := strings.Repeat("ab", 32)
-	ext := map[Role]escrow.Custody{Buyer: escrow.CustodyExternal}
+	ext := map[escrow.Role]escrow.Custody{escrow.Buyer: escrow.CustodyExternal}
 	tests := []struct {
 		name string
-		give SetupInput
+		give escrow.SetupInput
 		want string
 	}{
-		{"external arbiter", SetupInput{Custody: map[Role]escrow.Custody{Arbiter: escrow.CustodyExternal},
-			Participants: map[Role]escrow.Participant{Arbiter: {PublicKey: key}}}, "custody of the arbiter"},
-		{"unknown role", SetupInput{Custody: map[Role]escrow.Custody{"mallory": escrow.CustodyExternal}}, `unknown role "mallory"`},
-		{"unknown mode", SetupInput{Custody: map[Role]escrow.Custody{Buyer: "self"}}, `custody of buyer is "self"`},
-		{"missing key", SetupInput{Custody: ext}, "participants.buyer.publicKey is missing"},
-		{"short key", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: "abcd"}}}, "is not 32 hex-encoded bytes"},
-		{"key not hex", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: strings.Repeat("zz", 32)}}}, "is not 32 hex-encoded bytes"},
-		{"key of a hosted role", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{
-			Buyer: {PublicKey: key}, Vendor: {PublicKey: key}}}, `"vendor" is not an external role`},
-		{"bad deadline", SetupInput{Custody: ext, Participants: map[Role]escrow.Participant{Buyer: {PublicKey: key}},
+		{"external arbiter", escrow.SetupInput{Custody: map[escrow.Role]escrow.Custody{escrow.Arbiter: escrow.CustodyExternal},
+			Participants: map[escrow.Role]escrow.Participant{escrow.Arbiter: {PublicKey: key}}}, "custody of the arbiter"},
+		{"unknown role", escrow.SetupInput{Custody: map[escrow.Role]escrow.Custody{"mallory": escrow.CustodyExternal}}, `unknown role "mallory"`},
+		{"unknown mode", escrow.SetupInput{Custody: map[escrow.Role]escrow.Custody{escrow.Buyer: "self"}}, `custody of buyer is "self"`},
+		{"missing key", escrow.SetupInput{Custody: ext}, "participants.buyer.publicKey is missing"},
+		{"short key", escrow.SetupInput{Custody: ext, Participants: map[escrow.Role]escrow.Participant{escrow.Buyer: {PublicKey: "abcd"}}}, "is not 32 hex-encoded bytes"},
+		{"key not hex", escrow.SetupInput{Custody: ext, Participants: map[escrow.Role]escrow.Participant{escrow.Buyer: {PublicKey: strings.Repeat("zz", 32)}}}, "is not 32 hex-encoded bytes"},
+		{"key of a hosted role", escrow.SetupInput{Custody: ext, Participants: map[escrow.Role]escrow.Participant{
+			escrow.Buyer: {PublicKey: key}, escrow.Vendor: {PublicKey: key}}}, `"vendor" is not an external role`},
+		{"bad deadline", escrow.SetupInput{Custody: ext, Participants: map[escrow.Role]escrow.Participant{escrow.Buyer: {PublicKey: key}},
 			ParticipantDeadline: "-1m"}, "participantDeadline"},
 	}
 	for _, tt := range tests {
@@ -295,7 +294,7 @@ func (s *setupSuite) TestBadCustodyInput() {
 			s.env.ExecuteWorkflow(EscrowSetup, tt.give)
 			var appErr *temporal.ApplicationError
 			s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
-			s.Equal(activities.TypeInvalidInput, appErr.Type())
+			s.Equal(escrow.TypeInvalidInput, appErr.Type())
 			s.Contains(appErr.Error(), tt.want)
 			s.Empty(s.fake.calls, "no wallet touched")
 			s.Empty(s.fake.finishes, "nothing claimed")
@@ -307,15 +306,15 @@ func (s *setupSuite) TestBadCustodyInput() {
 // round ends the round at once with that failure, not with a
 // ParticipantTimeout after the deadline.
 func (s *setupSuite) TestHostedFailureEndsTheWaitForParticipants() {
-	s.fake.failOnce[string(RoundPrepare)+"/arbiter"] = temporal.NewNonRetryableApplicationError(
-		"wallet refused", activities.TypeWalletRejected, nil)
+	s.fake.failOnce[string(escrow.RoundPrepare)+"/arbiter"] = temporal.NewNonRetryableApplicationError(
+		"wallet refused", escrow.TypeWalletRejected, nil)
 	s.mockActivities(0)
-	buyer := newSim(s, "hf-1", Buyer) // never sends
+	buyer := newSim(s, "hf-1", escrow.Buyer) // never sends
 	s.env.ExecuteWorkflow(EscrowSetup, s.custodyInput("hf-1", buyer))
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
-	s.Equal(activities.TypeWalletRejected, appErr.Type())
+	s.Equal(escrow.TypeWalletRejected, appErr.Type())
 	st := s.status()
-	s.Equal(activities.TypeWalletRejected, st.ReasonType)
-	s.Equal("waiting", st.Roles[Buyer].Step, "the buyer was waited for, not timed out")
+	s.Equal(escrow.TypeWalletRejected, st.ReasonType)
+	s.Equal("waiting", st.Roles[escrow.Buyer].Step, "the buyer was waited for, not timed out")
 }

@@ -44,7 +44,7 @@ func participantFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) 
 		if cfg.EscrowID == "" || cfg.Role == "" || len(args) > 0 {
 			return usagef("participant: want --escrow ID --role buyer|vendor --dir DIR")
 		}
-		dc, err := dataConverter()
+		dc, err := dataConverter(a.codecKeys)
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/participant"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestParticipantPrintKey(t *testing.T) {
@@ -52,12 +51,12 @@ func TestStartWithExternalParticipants(t *testing.T) {
 	inv := invoke(t, f, nil, "start", "--external-buyer", "aa", "--participant-deadline", "5m", "e1")
 	require.NoError(t, inv.err)
 	require.Len(t, f.inputs, 1)
-	assert.Equal(t, workflows.SetupInput{EscrowID: "e1", ParticipantDeadline: "5m",
-		Custody:      map[workflows.Role]escrow.Custody{workflows.Buyer: escrow.CustodyExternal},
-		Participants: map[workflows.Role]escrow.Participant{workflows.Buyer: {PublicKey: "aa"}},
+	assert.Equal(t, escrow.SetupInput{EscrowID: "e1", ParticipantDeadline: "5m",
+		Custody:      map[escrow.Role]escrow.Custody{escrow.Buyer: escrow.CustodyExternal},
+		Participants: map[escrow.Role]escrow.Participant{escrow.Buyer: {PublicKey: "aa"}},
 	}, f.inputs[0])
 
 	inv = invoke(t, f, nil, "start", "e2")
 	require.NoError(t, inv.err)
-	assert.Equal(t, workflows.SetupInput{EscrowID: "e2"}, f.inputs[1], "all hosted without the flags")
+	assert.Equal(t, escrow.SetupInput{EscrowID: "e2"}, f.inputs[1], "all hosted without the flags")
 }

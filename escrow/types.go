@@ -1,99 +1,10 @@
-// Package workflows holds the EscrowSetup workflow: deterministic code only,
-// plus the input, result and status types that the worker, the starter and
-// users (through the Temporal CLI and Web UI) rely on.
-package workflows
+package escrow
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/escrowflow/escrowflow/activities"
-	"github.com/escrowflow/escrowflow/escrow"
-)
-
-const (
-	// TaskQueue is the task queue the worker polls and starters use.
-	TaskQueue = "escrow-setup"
-	// WorkflowName is the registered workflow type.
-	WorkflowName = "EscrowSetup"
-	// StatusQuery is the name of the query that answers a Status.
-	StatusQuery = "status"
-	// WorkflowIDPrefix prefixes the escrow id to form the workflow id.
-	WorkflowIDPrefix = "escrow-"
-)
-
-// EscrowStateKey is the Keyword search attribute that mirrors Status.State,
-// so that `temporal workflow list --query 'EscrowState="COMPLETED"'` and the
-// Web UI can filter escrows. The Temporal namespace must have it registered.
-var EscrowStateKey = temporal.NewSearchAttributeKeyKeyword("EscrowState")
-
-// HostTaskQueuePrefix prefixes a worker id to form that worker's own task
-// queue, where the wallet activities of the escrows it holds run.
-const HostTaskQueuePrefix = TaskQueue + "-host-"
-
-// HostTaskQueue returns the task queue of the worker workerID.
-func HostTaskQueue(workerID string) string { return HostTaskQueuePrefix + workerID }
-
-// DefaultWorkerLostAfter is how long wallet activities wait for their
-// worker to poll (Temporal's ScheduleToStart timeout) before the escrow
-// fails with WorkerLost. A worker restart takes seconds; this covers a
-// host reboot.
-const DefaultWorkerLostAfter = 2 * time.Minute
-
-// WorkflowID returns the workflow id of the escrow escrowID.
-func WorkflowID(escrowID string) string { return WorkflowIDPrefix + escrowID }
-
-// InvalidEscrowIDError reports an escrow id that does not match
-// ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ (escrow ids become parts of file names).
-type InvalidEscrowIDError = activities.InvalidEscrowIDError
-
-// ValidateEscrowID returns an *InvalidEscrowIDError unless id is a valid
-// escrow id.
-func ValidateEscrowID(id string) error { return activities.ValidateEscrowID(id) }
-
-// Role is one of the three participants of an escrow.
-type Role string
-
-// The three roles, in the fixed order workflow code iterates them.
-const (
-	Buyer   Role = "buyer"
-	Vendor  Role = "vendor"
-	Arbiter Role = "arbiter"
-)
-
-// Roles lists the roles in a fixed order (never iterate a map in workflow code).
-var Roles = []Role{Buyer, Vendor, Arbiter}
-
-// State is the state of an escrow setup.
-type State string
-
-// The states of an escrow setup, in order.
-const (
-	StateCreating   State = "CREATING"
-	StatePreparing  State = "PREPARING"
-	StateMaking     State = "MAKING"
-	StateExchanging State = "EXCHANGING"
-	StateVerifying  State = "VERIFYING"
-	StateCompleted  State = "COMPLETED"
-	StateFailed     State = "FAILED"
-)
-
-// Round names one step of the setup as it appears in Status and in
-// SetupResult.Rounds.
-type Round string
-
-// The rounds of an escrow setup, in order.
-const (
-	RoundCreate    Round = "CREATING"
-	RoundPrepare   Round = "PREPARING"
-	RoundMake      Round = "MAKING"
-	RoundExchange1 Round = "EXCHANGING_1"
-	RoundExchange2 Round = "EXCHANGING_2"
-	RoundVerify    Round = "VERIFYING"
 )
 
 // SetupInput is the workflow input: JSON {"escrowId":"…"}. Fields added later
@@ -105,10 +16,10 @@ type SetupInput struct {
 	// with WorkerLost; 0 means DefaultWorkerLostAfter.
 	WorkerLostAfter time.Duration `json:"workerLostAfter,omitempty"`
 	// Custody says, per role, who holds its wallet: "hosted" (the default)
-	// or "external" (buyer and vendor only; see escrow.Custody).
-	Custody map[Role]escrow.Custody `json:"custody,omitempty"`
+	// or "external" (buyer and vendor only; see Custody).
+	Custody map[Role]Custody `json:"custody,omitempty"`
 	// Participants carries each external role's public key.
-	Participants map[Role]escrow.Participant `json:"participants,omitempty"`
+	Participants map[Role]Participant `json:"participants,omitempty"`
 	// ParticipantDeadline is how long a round waits for an external
 	// participant's message, a Go duration ("10m", the default).
 	ParticipantDeadline string `json:"participantDeadline,omitempty"`
@@ -141,6 +52,10 @@ func (in *SetupInput) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Malformed says why the input, valid JSON of another shape, did not
+// decode ("" for a well-formed input).
+func (in SetupInput) Malformed() string { return in.malformed }
+
 // WalletResult is one role's final wallet: the committed snapshot name (in
 // the worker's wallet dir) and the address that wallet reports.
 type WalletResult struct {
@@ -148,7 +63,7 @@ type WalletResult struct {
 	Address string `json:"address"`
 	// Custody is "external" for a participant's own wallet (Wallet is
 	// then empty: the worker has no file of it).
-	Custody escrow.Custody `json:"custody,omitempty"`
+	Custody Custody `json:"custody,omitempty"`
 }
 
 // RoundTiming is one role's run of one round.
@@ -174,12 +89,26 @@ type SetupResult struct {
 	Rounds          []RoundTiming         `json:"rounds"`
 }
 
+// Confirmed reports whether every role's wallet reports the multisig
+// address.
+func (r *SetupResult) Confirmed() bool {
+	if r == nil || r.MultisigAddress == "" {
+		return false
+	}
+	for _, role := range Roles {
+		if r.Wallets[role].Address != r.MultisigAddress {
+			return false
+		}
+	}
+	return true
+}
+
 // RoleStatus is one role's progress.
 type RoleStatus struct {
 	Round Round  `json:"round"`
 	Step  string `json:"step"` // "running", "waiting" (for a participant), "done" or "failed"
 	// Custody is "external" for a role whose participant holds its wallet.
-	Custody escrow.Custody `json:"custody,omitempty"`
+	Custody Custody `json:"custody,omitempty"`
 }
 
 // Status answers the "status" query.
