@@ -67,6 +67,10 @@ type Config struct {
 	// stops Run.
 	BeforeRound func(ctx context.Context, round string) error
 	Logger      *zap.Logger
+
+	// afterStep, set by tests, runs after a round's wallet step and before
+	// its message is recorded; an error stops Run there (a crash).
+	afterStep func(round string) error
 }
 
 // Result is what Run returns once the setup is done.
@@ -222,6 +226,11 @@ func (r *runner) round(ctx context.Context, key ed25519.PrivateKey, round escrow
 		msg, err := r.step(ctx, round)
 		if err != nil {
 			return fmt.Errorf("participant: %s: %w", round, err)
+		}
+		if r.cfg.afterStep != nil {
+			if err := r.cfg.afterStep(string(round)); err != nil {
+				return err
+			}
 		}
 		m = escrow.SubmitRound{Role: r.cfg.Role, Round: string(round), Message: msg}
 		escrow.Sign(key, r.cfg.EscrowID, &m)
