@@ -32,8 +32,8 @@ func TestRecordCustodyHistory(t *testing.T) {
 	dirs := map[escrow.Role]string{escrow.Buyer: t.TempDir(), escrow.Vendor: t.TempDir()}
 	run, err := e.sc.StartSetup(ctx, external(t, "hist-external", dirs))
 	require.NoError(t, err)
-	buyer := e.runParticipant(ctx, t, "hist-external", escrow.Buyer, dirs[escrow.Buyer], nil)
-	vendor := e.runParticipant(ctx, t, "hist-external", escrow.Vendor, dirs[escrow.Vendor], nil)
+	buyer := e.runParticipant(ctx, t, "hist-external", escrow.Buyer, dirs[escrow.Buyer])
+	vendor := e.runParticipant(ctx, t, "hist-external", escrow.Vendor, dirs[escrow.Vendor])
 	_, err = e.sc.Wait(ctx, "hist-external")
 	require.NoError(t, err)
 	require.NoError(t, wait(t, buyer, "buyer").err)

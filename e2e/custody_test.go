@@ -76,16 +76,26 @@ type participantRun struct {
 // runParticipant runs a participant in the background; the returned
 // channel yields its outcome.
 func (e *custodyEnv) runParticipant(ctx context.Context, t *testing.T, escrowID string, role escrow.Role, dir string,
-	before func(context.Context, string) error) <-chan participantRun {
+	tweak ...func(*participant.Config)) <-chan participantRun {
 	t.Helper()
 	done := make(chan participantRun, 1)
-	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
+	cfg := participant.Config{EscrowID: escrowID, Role: string(role), Dir: dir, Temporal: e.c,
+		WalletRPCBinary: testenv.RequireBinary(t, "monero-wallet-rpc")}
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	go func() {
-		res, err := participant.Run(ctx, participant.Config{EscrowID: escrowID, Role: string(role), Dir: dir,
-			Temporal: e.c, WalletRPCBinary: bin, BeforeRound: before})
+		res, err := participant.Run(ctx, cfg)
 		done <- participantRun{res, err}
 	}()
 	return done
+}
+
+// knowing gives a participant its peer's public key (the peer's dir).
+func knowing(t *testing.T, peer escrow.Role, dir string) func(*participant.Config) {
+	pub, err := participant.PublicKey(dir)
+	require.NoError(t, err)
+	return func(c *participant.Config) { c.PeerKeys = map[string]string{string(peer): pub} }
 }
 
 func wait(t *testing.T, ch <-chan participantRun, what string) participantRun {
@@ -135,8 +145,9 @@ func TestExternalCustody(t *testing.T) {
 		started := time.Now()
 		_, err := e.sc.StartSetup(ctx, external(t, "ext-1", dirs))
 		require.NoError(t, err)
-		buyer := e.runParticipant(ctx, t, "ext-1", escrow.Buyer, dirs[escrow.Buyer], nil)
-		vendor := e.runParticipant(ctx, t, "ext-1", escrow.Vendor, dirs[escrow.Vendor], nil)
+		// Each knows the other's key: it accepts only messages the other signed.
+		buyer := e.runParticipant(ctx, t, "ext-1", escrow.Buyer, dirs[escrow.Buyer], knowing(t, escrow.Vendor, dirs[escrow.Vendor]))
+		vendor := e.runParticipant(ctx, t, "ext-1", escrow.Vendor, dirs[escrow.Vendor], knowing(t, escrow.Buyer, dirs[escrow.Buyer]))
 		res, err := e.sc.Wait(ctx, "ext-1")
 		require.NoError(t, err)
 		externalTook := time.Since(started)
@@ -226,7 +237,7 @@ func TestExternalCustody(t *testing.T) {
 		dir := t.TempDir()
 		_, err := e.sc.StartSetup(ctx, external(t, "mix-1", map[escrow.Role]string{escrow.Buyer: dir}))
 		require.NoError(t, err)
-		buyer := e.runParticipant(ctx, t, "mix-1", escrow.Buyer, dir, nil)
+		buyer := e.runParticipant(ctx, t, "mix-1", escrow.Buyer, dir)
 		res, err := e.sc.Wait(ctx, "mix-1")
 		require.NoError(t, err)
 		b := wait(t, buyer, "buyer")
@@ -246,8 +257,8 @@ func TestExternalCustody(t *testing.T) {
 		// The vendor holds back its MAKING message until the buyer, which
 		// sent its own and waits for the answer, has been restarted.
 		release := make(chan struct{})
-		vendor := e.runParticipant(ctx, t, "restart-1", escrow.Vendor, dirs[escrow.Vendor],
-			func(ctx context.Context, round string) error {
+		vendor := e.runParticipant(ctx, t, "restart-1", escrow.Vendor, dirs[escrow.Vendor], func(c *participant.Config) {
+			c.BeforeRound = func(ctx context.Context, round string) error {
 				if round == string(escrow.RoundMake) {
 					select {
 					case <-release:
@@ -256,9 +267,10 @@ func TestExternalCustody(t *testing.T) {
 					}
 				}
 				return nil
-			})
+			}
+		})
 		bctx, stopBuyer := context.WithCancel(ctx)
-		first := e.runParticipant(bctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer], nil)
+		first := e.runParticipant(bctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer])
 		testenv.WaitFor(t, 3*time.Minute, "the buyer's MAKING message sent", func() bool {
 			b, _ := os.ReadFile(filepath.Join(dirs[escrow.Buyer], participant.StateFile))
 			return strings.Contains(string(b), `"MAKING": {`)
@@ -267,7 +279,7 @@ func TestExternalCustody(t *testing.T) {
 		r := wait(t, first, "stopped buyer")
 		require.ErrorIs(t, r.err, context.Canceled)
 
-		second := e.runParticipant(ctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer], nil)
+		second := e.runParticipant(ctx, t, "restart-1", escrow.Buyer, dirs[escrow.Buyer])
 		close(release)
 		res, err := e.sc.Wait(ctx, "restart-1")
 		require.NoError(t, err)

@@ -62,6 +62,10 @@ type SubmitRound struct {
 type SubmitRoundResult struct {
 	Round string            `json:"round"`
 	Peers map[string]string `json:"peers"`
+	// Signatures holds the external peers' signatures of their messages
+	// (hosted peers have none): a participant that knows a peer's public
+	// key checks that the service relayed that peer's own message.
+	Signatures map[string]string `json:"signatures,omitempty"`
 }
 
 // signedPrefix starts every signed round message (a domain separator: no

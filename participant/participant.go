@@ -59,6 +59,12 @@ type Config struct {
 	WalletRPCBinary string
 	Network         string
 	DaemonAddress   string
+	// PeerKeys are the other external participants' public keys (role →
+	// 64 hex digits), learned out of band (from the marketplace). With a
+	// peer's key the participant accepts only messages that peer signed:
+	// the service cannot substitute a wallet of its own for the peer's.
+	// Without it, the participant trusts the service to relay its peers.
+	PeerKeys map[string]string
 	// RetryEvery is the wait before a send is retried after a transient
 	// error or while the escrow has not started. Default: 1 s.
 	RetryEvery time.Duration
@@ -244,9 +250,34 @@ func (r *runner) round(ctx context.Context, key ed25519.PrivateKey, round escrow
 	if err != nil {
 		return err
 	}
+	if err := checkPeers(r.cfg.EscrowID, res, r.cfg.PeerKeys); err != nil {
+		return err
+	}
 	r.st.Answers[string(round)] = res.Peers
 	r.log.Info("round answered", zap.String("round", string(round)))
 	return r.st.save(r.cfg.Dir)
+}
+
+// checkPeers checks an answer's messages from the peers whose keys are
+// known: each must carry that peer's signature of its message.
+func checkPeers(escrowID string, res escrow.SubmitRoundResult, keys map[string]string) error {
+	for _, role := range escrow.Roles {
+		hexKey, ok := keys[string(role)]
+		if !ok {
+			continue
+		}
+		pub, err := escrow.ParsePublicKey(hexKey)
+		if err != nil {
+			return fmt.Errorf("participant: the key of %s: %w", role, err)
+		}
+		m := escrow.SubmitRound{Role: string(role), Round: res.Round, Message: res.Peers[string(role)],
+			Signature: res.Signatures[string(role)]}
+		if !escrow.Verify(pub, escrowID, m) {
+			return fmt.Errorf("participant: the %s message relayed as %s's does not carry %s's signature: refused",
+				res.Round, role, role)
+		}
+	}
+	return nil
 }
 
 // peers returns the peers' messages of the round before round, in role
@@ -362,6 +393,10 @@ func (r *runner) closed(ctx context.Context, m escrow.SubmitRound) (done bool, r
 	case st.State == escrow.StateFailed:
 		return true, res, fmt.Errorf("participant: escrow %s failed: %s: %w", r.cfg.EscrowID, st.Reason,
 			temporal.NewNonRetryableApplicationError(st.Reason, st.ReasonType, nil))
+	case st.State == escrow.StateCompleted && m.Round == string(escrow.RoundExchange2) && len(r.cfg.PeerKeys) > 0:
+		// The result carries no signatures to check the peers' addresses by.
+		return true, res, fmt.Errorf("participant: escrow %s completed without this participant's last answer; "+
+			"compare its multisig address with the peers' yourself", r.cfg.EscrowID)
 	case st.State == escrow.StateCompleted && m.Round == string(escrow.RoundExchange2):
 		out, err := r.escrows.Result(ctx, r.cfg.EscrowID)
 		if err != nil {

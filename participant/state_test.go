@@ -1,6 +1,8 @@
 package participant
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,4 +77,28 @@ func TestRewindRestoresTheWalletFromBeforeAnUnrecordedStep(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(store.Dir(), "e1.buyer.keys"))
 	require.NoError(t, err)
 	require.Equal(t, "before.keys", string(b))
+}
+
+func TestCheckPeersRefusesAnUnsignedOrForgedPeerMessage(t *testing.T) {
+	vendorPub, vendorKey, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	_, hostKey, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	keys := map[string]string{"vendor": hex.EncodeToString(vendorPub)}
+	answer := func(signer ed25519.PrivateKey) escrow.SubmitRoundResult {
+		m := escrow.SubmitRound{Role: "vendor", Round: "MAKING", Message: "MultisigxV2R1vendor"}
+		escrow.Sign(signer, "e1", &m)
+		return escrow.SubmitRoundResult{Round: "MAKING",
+			Peers:      map[string]string{"vendor": m.Message, "arbiter": "MultisigxV2R1arbiter"},
+			Signatures: map[string]string{"vendor": m.Signature}}
+	}
+	require.NoError(t, checkPeers("e1", answer(vendorKey), keys))
+	require.ErrorContains(t, checkPeers("e1", answer(hostKey), keys), "does not carry vendor's signature")
+	unsigned := answer(vendorKey)
+	unsigned.Signatures = nil
+	require.ErrorContains(t, checkPeers("e1", unsigned, keys), "refused")
+	swapped := answer(vendorKey)
+	swapped.Peers["vendor"] = "MultisigxV2R1host"
+	require.ErrorContains(t, checkPeers("e1", swapped, keys), "refused")
+	require.NoError(t, checkPeers("e1", answer(hostKey), nil), "no key: the service is trusted")
 }

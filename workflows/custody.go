@@ -55,6 +55,7 @@ type custody struct {
 	// role's when its update is accepted, a hosted role's when the round
 	// ends.
 	msgs    [4][3]string
+	sigs    [4][3]string // the external roles' signatures of msgs
 	arrived [4][3]time.Time
 	seen    map[[32]byte]bool // digests of every message in msgs
 	// over is set once the escrow has ended, successfully or not.
@@ -181,7 +182,7 @@ func (s *setup) validateRound(m escrow.SubmitRound) error {
 func (s *setup) submitRound(ctx workflow.Context, m escrow.SubmitRound) (escrow.SubmitRoundResult, error) {
 	c := &s.custody
 	i, ri := roleIndex(m.Role), messageRound(escrow.Round(m.Round))
-	c.msgs[ri][i] = m.Message
+	c.msgs[ri][i], c.sigs[ri][i] = m.Message, m.Signature
 	c.arrived[ri][i] = workflow.Now(ctx)
 	c.remember(escrow.Round(m.Round), m.Message)
 	c.next[i] = ri + 1
@@ -195,8 +196,15 @@ func (s *setup) submitRound(ctx workflow.Context, m escrow.SubmitRound) (escrow.
 	}
 	res := escrow.SubmitRoundResult{Round: m.Round, Peers: map[string]string{}}
 	for j, role := range escrow.Roles {
-		if j != i {
-			res.Peers[string(role)] = c.msgs[ri][j]
+		if j == i {
+			continue
+		}
+		res.Peers[string(role)] = c.msgs[ri][j]
+		if c.sigs[ri][j] != "" {
+			if res.Signatures == nil {
+				res.Signatures = map[string]string{}
+			}
+			res.Signatures[string(role)] = c.sigs[ri][j]
 		}
 	}
 	return res, nil

@@ -120,7 +120,15 @@ func (s *setupSuite) TestExternalBuyerAndVendor() {
 					}
 				}
 			}
-			s.Equal(escrow.SubmitRoundResult{Round: string(r), Peers: want}, p.answers[r], "%s %s", p.role, r)
+			got := p.answers[r]
+			s.Equal(string(r), got.Round)
+			s.Equal(want, got.Peers, "%s %s", p.role, r)
+			// The other participant's message comes with its signature.
+			peer := map[escrow.Role]*simParticipant{escrow.Buyer: vendor, escrow.Vendor: buyer}[p.role]
+			s.Len(got.Signatures, 1, "only the external peer signs")
+			s.True(escrow.Verify(peer.key.Public().(ed25519.PublicKey), peer.escrow, escrow.SubmitRound{
+				Role: string(peer.role), Round: string(r), Message: got.Peers[string(peer.role)],
+				Signature: got.Signatures[string(peer.role)]}), "%s %s: the peer's signature", p.role, r)
 		}
 	}
 	// Only the arbiter's wallet ran on the worker; only its files are kept.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -26,6 +27,17 @@ func participantFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) 
 	fs.StringVar(&cfg.Network, "network", "testnet", "Monero `network`: testnet, stagenet or mainnet (also for regtest)")
 	fs.StringVar(&cfg.DaemonAddress, "daemon-address", "", "monerod `host:port` (empty: offline, enough for the setup)")
 	fs.BoolVar(&printKey, "print-key", false, "print the participant's public key (creating it in --dir) and exit")
+	fs.Func("peer-key", "`role=key`: the other participant's public key; its messages must carry its signature (repeatable)", func(v string) error {
+		role, key, ok := strings.Cut(v, "=")
+		if !ok || (role != "buyer" && role != "vendor") {
+			return fmt.Errorf("want buyer=KEY or vendor=KEY, got %q", v)
+		}
+		if cfg.PeerKeys == nil {
+			cfg.PeerKeys = map[string]string{}
+		}
+		cfg.PeerKeys[role] = key
+		return nil
+	})
 	return func(ctx context.Context, args []string) error {
 		if cfg.Dir == "" {
 			return usagef("participant: --dir is required")

@@ -34,6 +34,7 @@ func TestParticipantUsage(t *testing.T) {
 	}{
 		{"no dir", []string{"participant", "--escrow", "x", "--role", "buyer"}, "--dir is required"},
 		{"no escrow", []string{"participant", "--role", "buyer", "--dir", "d"}, "want --escrow ID"},
+		{"bad peer key", []string{"participant", "--peer-key", "arbiter=ab", "--dir", "d"}, "want buyer=KEY or vendor=KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
