@@ -48,7 +48,7 @@ down: ## Stop the demo stack started by `make demo`
 
 .PHONY: histories
 histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a live run
-	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m -run '^TestRecordHistories$$' -v ./e2e/
+	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m -run '^(TestRecordHistories|TestRecordCustodyHistory)$$' -v ./e2e/
 
 .PHONY: seed-check
 seed-check: prereqs build ## Run the old design's Tests 1-4 on the demo stack and check its criteria

@@ -975,6 +975,8 @@ func TestFinishEscrowCompletedNeedsOneKeepPerRole(t *testing.T) {
 		{"none", nil},
 		{"two", []string{"e1.buyer.x", "e1.vendor.x"}},
 		{"another escrow's", []string{"e1.buyer.x", "e1.vendor.x", "e2.arbiter.x"}},
+		{"two of one role", []string{"e1.arbiter.x", "e1.arbiter.y"}},
+		{"not a role's", []string{"e1.arbiter.x", "e1.claim"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -163,10 +163,28 @@ type parked struct {
 	Parked     time.Time `json:"parked"`
 }
 
+// checkKeep checks the final snapshots of a completed escrow: at most one
+// per role, each of this escrow, the arbiter's always (buyer and vendor
+// have none on the worker when their participants hold their wallets).
+func checkKeep(in FinishInput) error {
+	roles := map[string]bool{}
+	for _, k := range in.Keep {
+		role, _, _ := strings.Cut(strings.TrimPrefix(k, escrowPrefix(in.EscrowID)), ".")
+		if !strings.HasPrefix(k, escrowPrefix(in.EscrowID)) || !escrow.Role(role).Valid() || roles[role] {
+			return &escrow.InvalidInputError{Field: "keep", Value: k}
+		}
+		roles[role] = true
+	}
+	if !roles["arbiter"] {
+		return &escrow.InvalidInputError{Field: "keep", Value: strings.Join(in.Keep, ",")}
+	}
+	return nil
+}
+
 // FinishEscrow ends an escrow on this worker: it closes the roles' open
 // wallets and frees their processes, then removes the escrow's working
 // copies, temp files and superseded snapshots when it completed (Keep must
-// name one snapshot per role), or parks every wallet file (deleting only
+// name the arbiter's snapshot and at most one per hosted role), or parks every wallet file (deleting only
 // half-written temp files) with a "<escrowId>.parked.json" note when it
 // failed or was cancelled. It touches nothing of an escrow id claimed by
 // another run.
@@ -175,13 +193,8 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 		return FinishOutput{}, classify(err)
 	}
 	if in.Outcome == escrow.OutcomeCompleted {
-		if len(in.Keep) != escrow.Total {
-			return FinishOutput{}, classify(&escrow.InvalidInputError{Field: "keep", Value: strings.Join(in.Keep, ",")})
-		}
-		for _, k := range in.Keep {
-			if !strings.HasPrefix(k, escrowPrefix(in.EscrowID)) {
-				return FinishOutput{}, classify(&escrow.InvalidInputError{Field: "keep", Value: k})
-			}
+		if err := checkKeep(in); err != nil {
+			return FinishOutput{}, classify(err)
 		}
 	}
 	wfID, run := runID(ctx)

@@ -89,6 +89,34 @@ const (
 	TypeWorkerLost = "WorkerLost"
 )
 
+// Failure and rejection types of external custody (custody.go): the
+// workflow fails with TypeParticipantTimeout; the submitRound validator
+// rejects an update with one of the others, which leaves no trace in
+// history.
+const (
+	// TypeParticipantTimeout: an external participant's message for a
+	// setup round did not arrive within the round's deadline; the escrow
+	// failed, its leases were freed and its hosted files parked.
+	TypeParticipantTimeout = "ParticipantTimeout"
+	// TypeNotExternalRole: a submitRound for a role that is unknown or
+	// hosted in this escrow. Nothing was recorded.
+	TypeNotExternalRole = "NotExternalRole"
+	// TypeWrongRound: a submitRound for a round other than the one the
+	// escrow waits for from that role. Nothing was recorded.
+	TypeWrongRound = "WrongRound"
+	// TypeReplayedMessage: a submitRound repeating an already accepted
+	// message (under a new update id; the same update id is answered by
+	// Temporal from the first acceptance). Nothing was recorded.
+	TypeReplayedMessage = "ReplayedMessage"
+	// TypeBadSignature: a submitRound whose signature does not verify
+	// against the role's public key given at start. Nothing was recorded.
+	TypeBadSignature = "BadSignature"
+	// TypeMalformedMessage: a submitRound whose message is not a
+	// multisig message (or, in the last exchange round, an address) of
+	// bounded size. Nothing was recorded.
+	TypeMalformedMessage = "MalformedMessage"
+)
+
 // Failure types of runs that ended without an application error.
 const (
 	// TypeCancelled: the escrow's workflow was cancelled.

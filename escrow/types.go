@@ -15,6 +15,14 @@ type SetupInput struct {
 	// for the worker that holds its files to poll before the escrow fails
 	// with WorkerLost; 0 means DefaultWorkerLostAfter.
 	WorkerLostAfter time.Duration `json:"workerLostAfter,omitempty"`
+	// Custody says, per role, who holds its wallet: "hosted" (the default)
+	// or "external" (buyer and vendor only; see Custody).
+	Custody map[Role]Custody `json:"custody,omitempty"`
+	// Participants carries each external role's public key.
+	Participants map[Role]Participant `json:"participants,omitempty"`
+	// ParticipantDeadline is how long a round waits for an external
+	// participant's message, a Go duration ("10m", the default).
+	ParticipantDeadline string `json:"participantDeadline,omitempty"`
 
 	// malformed is why the input, valid JSON of another shape ([], "x",
 	// {"escrowId":5}), did not decode; EscrowSetup fails such a run with
@@ -53,6 +61,9 @@ func (in SetupInput) Malformed() string { return in.malformed }
 type WalletResult struct {
 	Wallet  string `json:"wallet"`
 	Address string `json:"address"`
+	// Custody is "external" for a participant's own wallet (Wallet is
+	// then empty: the worker has no file of it).
+	Custody Custody `json:"custody,omitempty"`
 }
 
 // RoundTiming is one role's run of one round.
@@ -65,6 +76,9 @@ type RoundTiming struct {
 	LeaseWaitMs int64     `json:"leaseWaitMs"`
 	RPCMs       int64     `json:"rpcMs"`
 	Recovered   bool      `json:"recovered,omitempty"`
+	// External marks an external participant's message: Finished is when
+	// its update was accepted.
+	External bool `json:"external,omitempty"`
 }
 
 // SetupResult is the workflow result.
@@ -95,7 +109,9 @@ func (r *SetupResult) Confirmed() bool {
 // RoleStatus is one role's progress.
 type RoleStatus struct {
 	Round Round  `json:"round"`
-	Step  string `json:"step"` // "running", "done" or "failed"
+	Step  string `json:"step"` // "running", "waiting" (for a participant), "done" or "failed"
+	// Custody is "external" for a role whose participant holds its wallet.
+	Custody Custody `json:"custody,omitempty"`
 }
 
 // Status answers the "status" query.

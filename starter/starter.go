@@ -153,6 +153,14 @@ type Description struct {
 // *DuplicateEscrowError (errors.Is(err, ErrDuplicateEscrow)). Start does not
 // wait for the setup: see Wait and Result.
 func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
+	return c.StartSetup(ctx, escrow.SetupInput{EscrowID: escrowID})
+}
+
+// StartSetup is Start with the whole input, for example with external
+// custody (in.Custody, in.Participants): the workflow checks those fields
+// and fails the run with InvalidInput, touching nothing, when they are bad.
+func (c *Client) StartSetup(ctx context.Context, in escrow.SetupInput) (Run, error) {
+	escrowID := in.EscrowID
 	if err := escrow.ValidateEscrowID(escrowID); err != nil {
 		return Run{}, err
 	}
@@ -165,7 +173,7 @@ func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			escrow.EscrowStateKey.ValueSet(string(escrow.StateCreating))),
 	}
-	run, err := c.c.ExecuteWorkflow(ctx, opts, escrow.WorkflowName, escrow.SetupInput{EscrowID: escrowID})
+	run, err := c.c.ExecuteWorkflow(ctx, opts, escrow.WorkflowName, in)
 	if err != nil {
 		return Run{}, startError(escrowID, err)
 	}

@@ -67,6 +67,7 @@ type setup struct {
 	result     escrow.SetupResult
 	snapshots  [3]string // per role (index in escrow.Roles), last committed snapshot
 	infos      [3]string // per role, its latest multisig message
+	custody    custody   // external participants, if any
 }
 
 // EscrowSetup sets up a 2-of-3 multisig wallet for buyer, vendor and
@@ -98,14 +99,38 @@ func EscrowSetup(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResul
 		_ = s.upsertState()
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypeInvalidInput, err)
 	}
+	if err := s.startCustody(in); err != nil {
+		reason := "invalid workflow input: " + err.Error()
+		s.status.State, s.status.Reason, s.status.ReasonType = escrow.StateFailed, reason, escrow.TypeInvalidInput
+		_ = s.upsertState()
+		return nil, temporal.NewNonRetryableApplicationError(reason, escrow.TypeInvalidInput, nil)
+	}
+	// Registered once the custody is known, which the validator reads.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, escrow.SubmitRoundUpdate, s.submitRound,
+		workflow.UpdateHandlerOptions{Validator: s.validateRound}); err != nil {
+		return nil, err
+	}
 	s.result = escrow.SetupResult{EscrowID: in.EscrowID, Wallets: map[escrow.Role]escrow.WalletResult{}}
 	started := workflow.Now(ctx)
 
 	err := s.run(in, started)
 	if err == nil {
+		s.end("completed", "")
+		s.awaitHandlers(ctx)
 		return &s.result, nil
 	}
-	return nil, s.fail(err, started)
+	err = s.fail(err, started)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	s.awaitHandlers(dctx)
+	return nil, err
+}
+
+// awaitHandlers lets running submitRound updates answer before the run
+// ends (they return once the custody exchange is over).
+func (s *setup) awaitHandlers(ctx workflow.Context) {
+	if s.custody.any() {
+		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	}
 }
 
 // run performs the rounds; any error is handled by fail.
@@ -164,6 +189,10 @@ func (s *setup) run(in escrow.SetupInput, started time.Time) error {
 	s.result.HostTaskQueue = s.hostQueue
 	keep := make([]string, 0, len(escrow.Roles))
 	for i, role := range escrow.Roles {
+		if s.custody.external[i] {
+			s.result.Wallets[role] = escrow.WalletResult{Address: verified[i].Address, Custody: escrow.CustodyExternal}
+			continue
+		}
 		s.result.Wallets[role] = escrow.WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
 		keep = append(keep, s.snapshots[i])
 	}
@@ -210,15 +239,22 @@ func (s *setup) peers(i int) []string {
 }
 
 // round runs one step for the three roles in parallel and waits for all
-// three, recording each role's timing as it finishes. It returns the first
-// error after every role's activity has ended.
+// three, recording each role's timing as it finishes: an activity per
+// hosted role, and the messages of the external roles' participants (see
+// awaitExternal). It returns the first error after every role has ended.
 func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) ([3]activities.StepOutput, error) {
 	ctx := s.hostOptions(s.ctx, StepOptions)
 	var outs [3]activities.StepOutput
 	var errs [3]error
+	hostedFailed := false
 	sel := workflow.NewSelector(ctx)
 	started := workflow.Now(ctx)
+	pending := 0
 	for i, role := range escrow.Roles {
+		if s.custody.external[i] {
+			continue
+		}
+		pending++
 		in := activities.StepInput{EscrowID: s.status.EscrowID, Role: string(role), Round: string(r), Snapshot: s.snapshots[i]}
 		if peers != nil {
 			in.PeerInfos = peers(i)
@@ -229,6 +265,7 @@ func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) 
 			step := "done"
 			if errs[i] != nil {
 				step = "failed"
+				hostedFailed = true
 			}
 			s.status.Roles[role] = escrow.RoleStatus{Round: r, Step: step}
 			s.result.Rounds = append(s.result.Rounds, escrow.RoundTiming{
@@ -238,7 +275,11 @@ func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) 
 			})
 		})
 	}
-	for range escrow.Roles {
+	if s.custody.any() && messageRound(r) >= 0 {
+		pending++
+		s.waitExternal(sel, r, started, &hostedFailed, &errs)
+	}
+	for range pending {
 		sel.Select(ctx)
 	}
 	for i := range escrow.Roles {
@@ -247,12 +288,48 @@ func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) 
 		}
 	}
 	for i := range escrow.Roles {
+		if s.custody.external[i] {
+			outs[i] = s.externalOutput(r, i)
+			if outs[i].MultisigInfo != "" {
+				s.infos[i] = outs[i].MultisigInfo
+			}
+			continue
+		}
 		s.snapshots[i] = outs[i].Snapshot
 		if outs[i].MultisigInfo != "" {
 			s.infos[i] = outs[i].MultisigInfo
 		}
 	}
+	s.recordHosted(r, outs)
 	return outs, nil
+}
+
+// waitExternal adds to sel the wait for the external roles' messages of
+// round r (given up once a hosted role failed), recording each message's
+// arrival; a missed deadline is the error of each role that sent nothing.
+func (s *setup) waitExternal(sel workflow.Selector, r escrow.Round, started time.Time, hostedFailed *bool, errs *[3]error) {
+	ri := messageRound(r)
+	for i, role := range escrow.Roles {
+		if s.custody.external[i] && s.custody.msgs[ri][i] == "" {
+			s.status.Roles[role] = escrow.RoleStatus{Round: r, Step: "waiting", Custody: escrow.CustodyExternal}
+		}
+	}
+	sel.AddFuture(s.awaitExternal(r, func() bool { return *hostedFailed }), func(f workflow.Future) {
+		err := f.Get(s.ctx, nil)
+		for i, role := range escrow.Roles {
+			if !s.custody.external[i] {
+				continue
+			}
+			if err != nil && s.custody.msgs[ri][i] == "" {
+				errs[i] = err
+				s.status.Roles[role] = escrow.RoleStatus{Round: r, Step: "failed", Custody: escrow.CustodyExternal}
+			}
+			if at := s.custody.arrived[ri][i]; !at.IsZero() {
+				s.result.Rounds = append(s.result.Rounds, escrow.RoundTiming{
+					Round: r, Role: role, Started: started, Finished: at, External: true})
+			}
+		}
+	})
 }
 
 // hostOptions returns ctx with opts, on the escrow's worker's own task
@@ -294,6 +371,7 @@ func (s *setup) fail(err error, started time.Time) error {
 		reasonType = escrow.TypeTimeout
 	}
 	s.status.State, s.status.Reason, s.status.ReasonType = escrow.StateFailed, reason, reasonType
+	s.end(reason, reasonType)
 
 	ctx, _ := workflow.NewDisconnectedContext(s.ctx)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, escrow.EscrowStateKey.ValueSet(string(escrow.StateFailed)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +37,11 @@ func newFake(t *testing.T) *fakeProtocol {
 	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}}
 }
 
-func msg(round, role string) string { return "Multisig-" + round + "-" + role }
+// msg is role's fake message of round: "Multisig" and base58 characters,
+// like a real one, so that it also passes the submitRound validator.
+func msg(round, role string) string {
+	return "MultisigxV2" + strings.NewReplacer("I", "i", "_", "x").Replace(round) + role
+}
 
 var prevRound = map[string]string{
 	string(escrow.RoundMake):      string(escrow.RoundPrepare),

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -36,9 +35,9 @@ func (t *trade) register() error {
 	return nil
 }
 
-// rejected is the error of a validator.
-func rejected(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), escrow.TypeUpdateRejected, nil)
+// tradeRejected is the error of a trade update's validator.
+func tradeRejected(format string, args ...any) error {
+	return rejected(escrow.TypeUpdateRejected, format, args...)
 }
 
 // hex64 matches a transaction id or a tx key: 64 hex digits (the handler
@@ -48,13 +47,13 @@ var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 func (t *trade) validateDeposit(ann escrow.DepositAnnouncement) error {
 	switch {
 	case t.status.State != escrow.TradeSettingUp && t.status.State != escrow.TradeAwaitingDeposit:
-		return rejected("the trade is %s: it no longer waits for a deposit", t.status.State)
+		return tradeRejected("the trade is %s: it no longer waits for a deposit", t.status.State)
 	case t.announceSeq >= escrow.MaxAnnouncements:
-		return rejected("the trade has had %d deposit announcements, the most it takes", escrow.MaxAnnouncements)
+		return tradeRejected("the trade has had %d deposit announcements, the most it takes", escrow.MaxAnnouncements)
 	case !hex64.MatchString(ann.TxID):
-		return rejected("txid must be 64 hex digits")
+		return tradeRejected("txid must be 64 hex digits")
 	case !hex64.MatchString(ann.TxKey):
-		return rejected("txKey must be 64 hex digits")
+		return tradeRejected("txKey must be 64 hex digits")
 	}
 	return nil
 }
@@ -87,30 +86,30 @@ var deciders = map[string]string{escrow.UpdateRelease: string(escrow.Buyer), esc
 
 func (t *trade) validateDecision(name string, d escrow.Decision) error {
 	if want := deciders[name]; want != "" && d.By != want {
-		return rejected("%s must be by %q, not %q", name, want, d.By)
+		return tradeRejected("%s must be by %q, not %q", name, want, d.By)
 	}
 	if name == escrow.UpdateDispute && d.By != string(escrow.Buyer) && d.By != string(escrow.Vendor) {
-		return rejected("dispute must be by \"buyer\" or \"vendor\", not %q", d.By)
+		return tradeRejected("dispute must be by \"buyer\" or \"vendor\", not %q", d.By)
 	}
 	switch {
 	case t.kind != "":
-		return rejected("the trade already has a decision (%s)", t.kind)
+		return tradeRejected("the trade already has a decision (%s)", t.kind)
 	case name == escrow.UpdateResolve && !t.disputed:
-		return rejected("resolve needs a dispute first (the trade is %s)", t.status.State)
+		return tradeRejected("resolve needs a dispute first (the trade is %s)", t.status.State)
 	case name == escrow.UpdateResolve && t.status.State != escrow.TradeDisputed:
-		return rejected("the dispute is not recorded yet (the trade is %s)", t.status.State)
+		return tradeRejected("the dispute is not recorded yet (the trade is %s)", t.status.State)
 	case name == escrow.UpdateResolve && d.VendorShareBps == nil:
-		return rejected("resolve needs vendorShareBps (0..%d)", escrow.MaxShareBps)
+		return tradeRejected("resolve needs vendorShareBps (0..%d)", escrow.MaxShareBps)
 	case name == escrow.UpdateResolve && (*d.VendorShareBps < 0 || *d.VendorShareBps > escrow.MaxShareBps):
-		return rejected("vendorShareBps %d is not in 0..%d", *d.VendorShareBps, escrow.MaxShareBps)
+		return tradeRejected("vendorShareBps %d is not in 0..%d", *d.VendorShareBps, escrow.MaxShareBps)
 	case name == escrow.UpdateResolve:
 		return nil
 	case t.disputed:
-		return rejected("the trade is disputed: only the arbiter's resolve decides it")
+		return tradeRejected("the trade is disputed: only the arbiter's resolve decides it")
 	case t.status.State != escrow.TradeFunded:
-		return rejected("the trade is %s: decisions need a FUNDED trade", t.status.State)
+		return tradeRejected("the trade is %s: decisions need a FUNDED trade", t.status.State)
 	case name == escrow.UpdateDispute && len(d.Reason) > escrow.MaxDisputeReason:
-		return rejected("the reason is longer than %d bytes", escrow.MaxDisputeReason)
+		return tradeRejected("the reason is longer than %d bytes", escrow.MaxDisputeReason)
 	}
 	return nil
 }

@@ -123,9 +123,27 @@ func countFailed(outs []outcome) error {
 func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
 	wait := fs.Bool("wait", false, "wait for the setups to end and print their results")
 	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+	keys := map[escrow.Role]*string{
+		escrow.Buyer:  fs.String("external-buyer", "", "the buyer keeps its own wallet: its participant's public `key` (escrowctl participant --print-key)"),
+		escrow.Vendor: fs.String("external-vendor", "", "the vendor keeps its own wallet: its participant's public `key`"),
+	}
+	deadline := fs.String("participant-deadline", "", "how long a round waits for an external participant, a Go `duration` (default 10m)")
 	return func(ctx context.Context, ids []string) error {
 		if len(ids) == 0 {
 			return usagef("start: no escrow id given")
+		}
+		input := func(id string) escrow.SetupInput {
+			in := escrow.SetupInput{EscrowID: id, ParticipantDeadline: *deadline}
+			for _, role := range escrow.Roles {
+				if k := keys[role]; k != nil && *k != "" {
+					if in.Custody == nil {
+						in.Custody, in.Participants = map[escrow.Role]escrow.Custody{}, map[escrow.Role]escrow.Participant{}
+					}
+					in.Custody[role] = escrow.CustodyExternal
+					in.Participants[role] = escrow.Participant{PublicKey: *k}
+				}
+			}
+			return in
 		}
 		c, err := a.connect(ctx)
 		if err != nil {
@@ -136,7 +154,7 @@ func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 		outs := make([]outcome, len(ids))
 		for i, id := range ids {
 			outs[i].EscrowID = id
-			run, err := c.Start(ctx, id)
+			run, err := c.StartSetup(ctx, input(id))
 			if err != nil {
 				outs[i].setErr(err)
 			} else {

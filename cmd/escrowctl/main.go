@@ -7,7 +7,8 @@
 //
 // Commands:
 //
-//	start [--wait] ID...     start the setup of each escrow
+//	start [--wait] [--external-buyer KEY] [--external-vendor KEY] ID...
+//	                         start the setup of each escrow (with external participants)
 //	status ID                show an escrow's state and per-role progress
 //	result [--wait] ID       show an escrow's result
 //	list [--state STATE]     list escrows
@@ -19,6 +20,10 @@
 //	analyze --diff A B       compare two exports step by step
 //	bench [-n 3] [-c 3]      compare escrowflow, direct wallet-rpc and the old global lock
 //	bench-plot REPORT...     plot bench --json reports against pool size and concurrency
+//	participant --escrow ID --role R --dir DIR
+//	                         take part in a setup as its external buyer or vendor
+//	participant --print-key --dir DIR
+//	                         print the participant's public key (for the escrow's input)
 //
 // Global flags (also accepted after the command):
 //
@@ -88,6 +93,7 @@ func main() {
 // escrows is what the commands use of *starter.Client; tests fake it.
 type escrows interface {
 	Start(ctx context.Context, escrowID string) (starter.Run, error)
+	StartSetup(ctx context.Context, in escrow.SetupInput) (starter.Run, error)
 	Describe(ctx context.Context, escrowID string) (starter.Description, error)
 	Status(ctx context.Context, escrowID string) (escrow.Status, error)
 	Result(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
@@ -195,7 +201,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "start", args: "[--wait] ID...", summary: "start the setup of each escrow", flags: startFlags},
+		{name: "start", args: "[--wait] [--external-buyer KEY] ID...", summary: "start the setup of each escrow", flags: startFlags},
 		{name: "status", args: "ID", summary: "show an escrow's state and per-role progress", flags: statusFlags},
 		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
 		{name: "trade", args: "SUB ID", summary: "start and drive an escrow's trade: start, deposit, release, refund, dispute, resolve, status, wait", flags: tradeFlags, help: tradeHelp},
@@ -204,6 +210,7 @@ func commands() []command {
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
+		{name: "participant", args: "--escrow ID --role R --dir DIR", summary: "take part in an escrow's setup as its external buyer or vendor, with an own wallet", flags: participantFlags},
 		{name: "bench-plot", args: "[--out-dir DIR] REPORT.json...", summary: "draw SVG plots from bench --json reports: escrows/min against pool size, p50/p95 latency against -c", flags: benchPlotFlags},
 	}
 }

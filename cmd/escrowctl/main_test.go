@@ -24,6 +24,7 @@ import (
 type fakeEscrows struct {
 	mu       sync.Mutex
 	started  []string
+	inputs   []escrow.SetupInput
 	startErr map[string]error
 	// result returns escrow id's outcome; nil means a confirmed result.
 	result func(id string) (*escrow.SetupResult, error)
@@ -33,6 +34,13 @@ type fakeEscrows struct {
 	closed bool
 	// history answers export's dial (see withHistories).
 	history historyDialFunc
+}
+
+func (f *fakeEscrows) StartSetup(ctx context.Context, in escrow.SetupInput) (starter.Run, error) {
+	f.mu.Lock()
+	f.inputs = append(f.inputs, in)
+	f.mu.Unlock()
+	return f.Start(ctx, in.EscrowID)
 }
 
 func (f *fakeEscrows) Start(_ context.Context, id string) (starter.Run, error) {
