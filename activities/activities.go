@@ -465,13 +465,7 @@ func (a *Activities) reopen(ctx context.Context, r *run, snapshot, working strin
 	}); err != nil {
 		return err
 	}
-	return r.call(ctx, "prepare_multisig", func(ctx context.Context) error {
-		_, err := r.w.PrepareMultisig(ctx, true)
-		if rpcclient.IsCode(err, rpcclient.CodeAlreadyMultisig) {
-			return nil // expected on a multisig wallet; the flag is set anyway
-		}
-		return err
-	})
+	return r.protocol().Reenable(ctx)
 }
 
 // keepAlive heartbeats until the returned stop function is called, so a
@@ -510,10 +504,9 @@ func (a *Activities) CreateWallet(ctx context.Context, in StepInput) (StepOutput
 // wallet file, so it returns its input snapshot.
 func (a *Activities) PrepareMultisig(ctx context.Context, in StepInput) (StepOutput, error) {
 	return a.step(ctx, in, readOnly, func(ctx context.Context, r *run, out *StepOutput) error {
-		return r.call(ctx, "prepare_multisig", func(ctx context.Context) (err error) {
-			out.MultisigInfo, err = r.w.PrepareMultisig(ctx, true)
-			return err
-		})
+		info, err := r.protocol().Prepare(ctx)
+		out.MultisigInfo = info
+		return err
 	})
 }
 
@@ -524,11 +517,9 @@ func (a *Activities) MakeMultisig(ctx context.Context, in StepInput) (StepOutput
 		return StepOutput{}, classify(err)
 	}
 	return a.step(ctx, in, commit, func(ctx context.Context, r *run, out *StepOutput) error {
-		return r.call(ctx, "make_multisig", func(ctx context.Context) error {
-			res, err := r.w.MakeMultisig(ctx, in.PeerInfos, escrow.Threshold, r.password)
-			out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
-			return err
-		})
+		res, err := r.protocol().Make(ctx, in.PeerInfos)
+		out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
+		return err
 	})
 }
 
@@ -540,11 +531,9 @@ func (a *Activities) ExchangeMultisigKeys(ctx context.Context, in StepInput) (St
 		return StepOutput{}, classify(err)
 	}
 	return a.step(ctx, in, commit, func(ctx context.Context, r *run, out *StepOutput) error {
-		return r.call(ctx, "exchange_multisig_keys", func(ctx context.Context) error {
-			res, err := r.w.ExchangeMultisigKeys(ctx, in.PeerInfos, r.password)
-			out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
-			return err
-		})
+		res, err := r.protocol().Exchange(ctx, in.PeerInfos)
+		out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
+		return err
 	})
 }
 
@@ -552,17 +541,10 @@ func (a *Activities) ExchangeMultisigKeys(ctx context.Context, in StepInput) (St
 // changes no wallet file.
 func (a *Activities) VerifyMultisig(ctx context.Context, in StepInput) (StepOutput, error) {
 	return a.step(ctx, in, readOnly, func(ctx context.Context, r *run, out *StepOutput) error {
-		if err := r.call(ctx, "is_multisig", func(ctx context.Context) error {
-			st, err := r.w.IsMultisig(ctx)
-			out.Multisig, out.Ready, out.Threshold, out.Total = st.Multisig, st.Ready, st.Threshold, st.Total
-			return err
-		}); err != nil {
-			return err
-		}
-		return r.call(ctx, "get_address", func(ctx context.Context) (err error) {
-			out.Address, err = r.w.GetAddress(ctx)
-			return err
-		})
+		st, addr, err := r.protocol().Verify(ctx)
+		out.Multisig, out.Ready, out.Threshold, out.Total = st.Multisig, st.Ready, st.Threshold, st.Total
+		out.Address = addr
+		return err
 	})
 }
 

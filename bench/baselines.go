@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/pool"
-	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
 // direct runs the wallet-rpc rounds alone on 3 processes per escrow in
@@ -115,7 +115,7 @@ func roleNames(id string) [3]string {
 
 // leaseRoles leases a process for each role of escrow id; release(ok)
 // returns them (forgetting their state unless ok).
-func leaseRoles(ctx context.Context, p *pool.Pool, id string) (ws [3]benchWallet, release func(ok bool), err error) {
+func leaseRoles(ctx context.Context, p *pool.Pool, id string) (ws [3]activities.Wallet, release func(ok bool), err error) {
 	var leases []*pool.Lease
 	release = func(ok bool) {
 		for _, l := range leases {
@@ -136,20 +136,6 @@ func leaseRoles(ctx context.Context, p *pool.Pool, id string) (ws [3]benchWallet
 		ws[i] = l.Client
 	}
 	return ws, release, nil
-}
-
-// benchWallet is what the direct and global-lock modes call on wallet-rpc;
-// *rpcclient.Client implements it.
-type benchWallet interface {
-	CreateWallet(ctx context.Context, filename, password string) error
-	OpenWallet(ctx context.Context, filename, password string) error
-	CloseWallet(ctx context.Context) error
-	Store(ctx context.Context) error
-	PrepareMultisig(ctx context.Context, enableExperimental bool) (string, error)
-	MakeMultisig(ctx context.Context, infos []string, threshold uint32, password string) (rpcclient.MultisigRound, error)
-	ExchangeMultisigKeys(ctx context.Context, infos []string, password string) (rpcclient.MultisigRound, error)
-	IsMultisig(ctx context.Context) (rpcclient.MultisigStatus, error)
-	GetAddress(ctx context.Context) (string, error)
 }
 
 // peersOf returns the messages of every role but i, in role order.
@@ -174,40 +160,15 @@ func each3(fn func(i int) error) error {
 	return errors.Join(errs[:]...)
 }
 
-// multisigRound is one make or exchange round of role i with its peers'
-// messages.
-type multisigRound struct {
-	method string
-	call   func(w benchWallet, peers []string) (rpcclient.MultisigRound, error)
-}
-
-// multisigRounds are make_multisig and the two exchange rounds.
-func multisigRounds(ctx context.Context, password string) []multisigRound {
-	exchange := func(w benchWallet, peers []string) (rpcclient.MultisigRound, error) {
-		return w.ExchangeMultisigKeys(ctx, peers, password)
-	}
-	return []multisigRound{
-		{"make_multisig", func(w benchWallet, peers []string) (rpcclient.MultisigRound, error) {
-			return w.MakeMultisig(ctx, peers, 2, password)
-		}},
-		{"exchange_multisig_keys", exchange},
-		{"exchange_multisig_keys", exchange},
-	}
-}
-
 // verifyRole checks that w's open wallet is a ready 2-of-3 multisig wallet
 // with address want.
-func verifyRole(ctx context.Context, w benchWallet, want string) error {
-	st, err := w.IsMultisig(ctx)
+func verifyRole(ctx context.Context, w activities.Wallet, want string) error {
+	st, addr, err := activities.Protocol{Wallet: w}.Verify(ctx)
 	if err != nil {
-		return fmt.Errorf("is_multisig: %w", err)
+		return err
 	}
-	if !st.Multisig || !st.Ready || st.Threshold != 2 || st.Total != 3 {
+	if !st.Multisig || !st.Ready || st.Threshold != escrow.Threshold || st.Total != escrow.Total {
 		return fmt.Errorf("not a ready 2-of-3 multisig wallet: %+v", st)
-	}
-	addr, err := w.GetAddress(ctx)
-	if err != nil {
-		return fmt.Errorf("get_address: %w", err)
 	}
 	if want == "" || addr != want {
 		return fmt.Errorf("address %q, the last exchange returned %q", addr, want)
@@ -218,7 +179,7 @@ func verifyRole(ctx context.Context, w benchWallet, want string) error {
 // directEscrow runs the setup on three processes, one per role, wallets
 // kept open: create, prepare, make, exchange ×2, verify, close, each round
 // for the three roles at once.
-func directEscrow(ctx context.Context, ws [3]benchWallet, names [3]string, password string) (err error) {
+func directEscrow(ctx context.Context, ws [3]activities.Wallet, names [3]string, password string) (err error) {
 	defer func() {
 		if err != nil { // best effort, so the processes are clean for the next escrow
 			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -235,17 +196,21 @@ func directEscrow(ctx context.Context, ws [3]benchWallet, names [3]string, passw
 	if err := round("create_wallet", func(i int) error { return ws[i].CreateWallet(ctx, names[i], password) }); err != nil {
 		return err
 	}
+	var ps [3]activities.Protocol
+	for i := range ps {
+		ps[i] = activities.Protocol{Wallet: ws[i], Password: password}
+	}
 	var msgs, addrs [3]string
 	if err := round("prepare_multisig", func(i int) (err error) {
-		msgs[i], err = ws[i].PrepareMultisig(ctx, true)
+		msgs[i], err = ps[i].Prepare(ctx)
 		return err
 	}); err != nil {
 		return err
 	}
-	for _, mr := range multisigRounds(ctx, password) {
+	for _, mr := range activities.MultisigRounds {
 		var next [3]string
-		if err := round(mr.method, func(i int) error {
-			res, err := mr.call(ws[i], peersOf(msgs, i))
+		if err := round(string(mr), func(i int) error {
+			res, err := ps[i].MultisigRound(ctx, mr, peersOf(msgs, i))
 			next[i], addrs[i] = res.MultisigInfo, res.Address
 			return err
 		}); err != nil {
@@ -268,7 +233,8 @@ func directEscrow(ctx context.Context, ws [3]benchWallet, names [3]string, passw
 // they store the wallet before closing it (closed without a store after
 // make_multisig, a wallet fails to open again with
 // wallet_files_doesnt_correspond).
-func globalLockEscrow(ctx context.Context, w benchWallet, names [3]string, password string) error {
+func globalLockEscrow(ctx context.Context, w activities.Wallet, names [3]string, password string) error {
+	p := activities.Protocol{Wallet: w, Password: password}
 	inWallet := func(i int, method string, fn func() error) error {
 		if err := w.OpenWallet(ctx, names[i], password); err != nil {
 			return fmt.Errorf("%s: open_wallet for %s: %w", names[i], method, err)
@@ -282,13 +248,6 @@ func globalLockEscrow(ctx context.Context, w benchWallet, names [3]string, passw
 		}
 		return nil
 	}
-	reenable := func() error {
-		_, err := w.PrepareMultisig(ctx, true)
-		if rpcclient.IsCode(err, rpcclient.CodeAlreadyMultisig) {
-			return nil // expected on a multisig wallet; the flag is set anyway
-		}
-		return err
-	}
 	for i := range names {
 		if err := w.CreateWallet(ctx, names[i], password); err != nil {
 			return fmt.Errorf("%s: create_wallet: %w", names[i], err)
@@ -300,20 +259,20 @@ func globalLockEscrow(ctx context.Context, w benchWallet, names [3]string, passw
 	var msgs, addrs [3]string
 	for i := range names {
 		if err := inWallet(i, "prepare_multisig", func() (err error) {
-			msgs[i], err = w.PrepareMultisig(ctx, true)
+			msgs[i], err = p.Prepare(ctx)
 			return err
 		}); err != nil {
 			return err
 		}
 	}
-	for _, mr := range multisigRounds(ctx, password) {
+	for _, mr := range activities.MultisigRounds {
 		var next [3]string
 		for i := range names {
-			if err := inWallet(i, mr.method, func() error {
-				if err := reenable(); err != nil {
+			if err := inWallet(i, string(mr), func() error {
+				if err := p.Reenable(ctx); err != nil {
 					return err
 				}
-				res, err := mr.call(w, peersOf(msgs, i))
+				res, err := p.MultisigRound(ctx, mr, peersOf(msgs, i))
 				next[i], addrs[i] = res.MultisigInfo, res.Address
 				if err != nil {
 					return err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,6 +157,13 @@ func (f *fakeWallet) CloseWallet(context.Context) error {
 	return nil
 }
 
+// ChangeWalletPassword completes activities.Wallet; the baselines never
+// call it.
+func (f *fakeWallet) ChangeWalletPassword(context.Context, string, string) error {
+	_, err := f.call("change_password")
+	return err
+}
+
 func (f *fakeWallet) Store(context.Context) error {
 	_, err := f.call("store")
 	return err
@@ -240,7 +248,7 @@ func (f *fakeWallet) GetAddress(context.Context) (string, error) {
 
 func TestDirectEscrowRounds(t *testing.T) {
 	fakes, _ := newFakeWallets(3)
-	ws := [3]benchWallet{fakes[0], fakes[1], fakes[2]}
+	ws := [3]activities.Wallet{fakes[0], fakes[1], fakes[2]}
 	names := roleNames("direct-1")
 	assert.Equal(t, [3]string{"direct-1.buyer", "direct-1.vendor", "direct-1.arbiter"}, names)
 
@@ -252,10 +260,10 @@ func TestDirectEscrowRounds(t *testing.T) {
 	// A failed round stops the escrow and closes the wallets.
 	fakes, _ = newFakeWallets(3)
 	fakes[1].failOn = "make"
-	ws = [3]benchWallet{fakes[0], fakes[1], fakes[2]}
+	ws = [3]activities.Wallet{fakes[0], fakes[1], fakes[2]}
 	err := directEscrow(context.Background(), ws, roleNames("direct-2"), "pw")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "make_multisig: ")
+	assert.Contains(t, err.Error(), "MAKING: ")
 	assert.Contains(t, err.Error(), "injected")
 	for _, f := range fakes {
 		assert.NotContains(t, f.calls, "exchange")
