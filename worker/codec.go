@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,15 +22,22 @@ const (
 	EnvCodecAddress  = "ESCROWFLOW_CODEC_ADDRESS"
 	EnvCodecToken    = "ESCROWFLOW_CODEC_TOKEN"
 	EnvCodecOrigin   = "ESCROWFLOW_CODEC_ORIGIN"
+	// EnvInsecurePlaintextHistory ("true") lets the worker start without a
+	// key ring; refused on mainnet.
+	EnvInsecurePlaintextHistory = "ESCROWFLOW_INSECURE_PLAINTEXT_HISTORY"
 )
 
 // CodecConfig configures the payload codec that encrypts workflow history.
 type CodecConfig struct {
 	// KeysFile holds the key ring ("id:hex" lines, the last is current);
-	// Keys is the ring itself (env only). Neither set: history is not
-	// encrypted and the worker logs a warning.
+	// Keys is the ring itself (env only). Neither set: the worker refuses
+	// to start unless InsecurePlaintextHistory.
 	KeysFile string
 	Keys     string
+	// InsecurePlaintextHistory lets the worker start without a key ring:
+	// round messages (each role's blinded view-key share) are then stored
+	// in plaintext in workflow history. Refused on mainnet.
+	InsecurePlaintextHistory bool
 	// Address serves the codec over HTTP (POST /encode, /decode) for
 	// `temporal workflow show --codec-endpoint` and the Web UI; empty: off.
 	Address string
@@ -38,7 +47,14 @@ type CodecConfig struct {
 	Origin string
 }
 
-func codecFromEnv(getenv func(string) string, c *CodecConfig) {
+func codecFromEnv(getenv func(string) string, c *CodecConfig) error {
+	if v := getenv(EnvInsecurePlaintextHistory); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvInsecurePlaintextHistory, err)
+		}
+		c.InsecurePlaintextHistory = b
+	}
 	for name, dst := range map[string]*string{
 		EnvCodecKeysFile: &c.KeysFile, EnvCodecKeys: &c.Keys, EnvCodecAddress: &c.Address,
 		EnvCodecToken: &c.Token, EnvCodecOrigin: &c.Origin,
@@ -47,23 +63,33 @@ func codecFromEnv(getenv func(string) string, c *CodecConfig) {
 			*dst = v
 		}
 	}
+	return nil
 }
 
 func (c *CodecConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.KeysFile, "codec-keys-file", c.KeysFile, "key ring that encrypts workflow payloads (id:hex lines, last is current) (env "+EnvCodecKeysFile+", or the ring in "+EnvCodecKeys+")")
 	fs.StringVar(&c.Address, "codec-address", c.Address, "host:port serving the codec (POST /encode, /decode) for the CLI and Web UI; empty disables (env "+EnvCodecAddress+")")
+	fs.BoolVar(&c.InsecurePlaintextHistory, "insecure-plaintext-history", c.InsecurePlaintextHistory, "start without a codec key ring: round messages (view-key shares) stay readable in workflow history; refused on mainnet (env "+EnvInsecurePlaintextHistory+")")
 	fs.StringVar(&c.Origin, "codec-origin", c.Origin, "browser origin allowed to call the codec endpoint (env "+EnvCodecOrigin+"; the bearer token only in "+EnvCodecToken+")")
 }
 
-// load returns the configured codec, or nil when no key ring is set.
+// ErrKeyRingRequired is returned by Run when no codec key ring is configured and
+// InsecurePlaintextHistory is not set.
+var ErrKeyRingRequired = errors.New("no codec key ring: set " + EnvCodecKeysFile + " (--codec-keys-file) or " + EnvCodecKeys +
+	", or accept round messages in plaintext workflow history with --insecure-plaintext-history (not on mainnet)")
+
+// load returns the configured codec, or nil when no key ring is set and
+// plaintext history was asked for; without either it returns ErrKeyRingRequired.
 func (c *CodecConfig) load() (*codec.Codec, error) {
 	switch {
 	case c.Keys != "":
 		return codec.ParseKeys(c.Keys)
 	case c.KeysFile != "":
 		return codec.LoadKeys(c.KeysFile)
+	case c.InsecurePlaintextHistory:
+		return nil, nil
 	}
-	return nil, nil
+	return nil, ErrKeyRingRequired
 }
 
 // serveCodec serves cd on addr until the returned stop is called.

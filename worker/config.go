@@ -156,7 +156,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvLogFormat, &c.LogFormat)
 	str(EnvMetricsAddress, &c.MetricsAddress)
 	str(EnvWorkerID, &c.WorkerID)
-	codecFromEnv(getenv, &c.Codec)
+	if err := codecFromEnv(getenv, &c.Codec); err != nil {
+		return c, err
+	}
 	if err := instrumentationFromEnv(getenv, &c); err != nil {
 		return c, err
 	}
@@ -263,6 +265,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("network %q: want testnet, stagenet or mainnet", c.Network)
 	case c.LogFormat != "console" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: want console or json", c.LogFormat)
+	case c.Codec.InsecurePlaintextHistory && c.Network == "mainnet":
+		return errors.New("--insecure-plaintext-history is refused on mainnet: configure a codec key ring")
 	}
 	if addr := c.metricsAddress(); addr != "" {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

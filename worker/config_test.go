@@ -1,8 +1,11 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,6 +78,8 @@ func TestConfigValidate(t *testing.T) {
 		{"network", func(c *Config) { c.Network = "regtest" }, "network"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
 		{"wallet dir", func(c *Config) { c.WalletDir = "" }, "wallet dir"},
+		{"plaintext history on testnet", func(c *Config) { c.Codec.InsecurePlaintextHistory = true }, ""},
+		{"plaintext history on mainnet", func(c *Config) { c.Network = "mainnet"; c.Codec.InsecurePlaintextHistory = true }, "refused on mainnet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,4 +151,30 @@ func TestMaxEscrowsDefault(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Error("MaxEscrows -1 validated")
 	}
+}
+
+// TestRunRefusesPlaintextHistory: without a key ring and without
+// --insecure-plaintext-history the worker does not start, before it touches
+// the wallet dir or dials Temporal.
+func TestRunRefusesPlaintextHistory(t *testing.T) {
+	c := DefaultConfig()
+	c.WalletDir = filepath.Join(t.TempDir(), "wallets")
+	c.MasterSecret = []byte("0123456789abcdef0123456789abcdef")
+	c.TemporalAddress = "127.0.0.1:1"
+	err := Run(context.Background(), c, zap.NewNop())
+	require.ErrorIs(t, err, ErrKeyRingRequired)
+	_, statErr := os.Stat(c.WalletDir)
+	require.True(t, errors.Is(statErr, fs.ErrNotExist), "Run created the wallet dir before refusing: %v", statErr)
+}
+
+func TestInsecurePlaintextHistoryFromEnv(t *testing.T) {
+	c, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{EnvInsecurePlaintextHistory: "true"}[k]
+	})
+	require.NoError(t, err)
+	require.True(t, c.Codec.InsecurePlaintextHistory)
+	_, err = ConfigFromEnv(func(k string) string {
+		return map[string]string{EnvInsecurePlaintextHistory: "maybe"}[k]
+	})
+	require.ErrorContains(t, err, EnvInsecurePlaintextHistory)
 }

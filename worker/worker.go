@@ -111,6 +111,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	cd, err := cfg.Codec.load()
+	if err != nil {
+		return err
+	}
 	logConfig(log, cfg)
 	// Wallet files hold keys: whatever this process and its wallet-rpc
 	// children create is the owner's only (files 0600, dirs 0700). The
@@ -132,10 +136,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
-	cd, err := cfg.Codec.load()
-	if err != nil {
-		return err
-	}
 	dc := codec.Plain()
 	if cd != nil {
 		dc = cd.DataConverter()
@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			defer stopCodec()
 		}
 	} else {
-		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
+		log.Warn("workflow payloads are NOT encrypted (--insecure-plaintext-history): multisig messages are stored in plaintext in workflow history")
 	}
 
 	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled

@@ -45,6 +45,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/escrowflow/escrowflow/bench"
+	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/worker"
@@ -192,6 +193,14 @@ func (b *benchRun) run(ctx context.Context) error {
 	}()
 	b.password = randomHex(16)
 	b.codec = benchCodecPath(b.codecKeys)
+	if b.codec == "" {
+		// The worker refuses plaintext history: a key ring of this run,
+		// shared with this process's client.
+		if b.codec, err = benchKeyRing(tmp); err != nil {
+			return err
+		}
+		codecKeysFile = b.codec
+	}
 
 	var runs []bench.Run
 	for _, m := range b.opts.modes {
@@ -243,6 +252,16 @@ func benchCodecPath(flagValue string) string {
 		return demoCodecKeys
 	}
 	return ""
+}
+
+// benchKeyRing writes a fresh codec key ring into dir and returns its path.
+func benchKeyRing(dir string) (string, error) {
+	ring, err := codec.NewKey("bench")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "codec.keys")
+	return path, os.WriteFile(path, []byte(ring+"\n"), 0o600)
 }
 
 func randomHex(n int) string {
