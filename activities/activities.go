@@ -127,10 +127,12 @@ type Metrics interface {
 	EscrowFinished(outcome string)
 }
 
-// RunHistory reports other runs of a workflow id (Temporal visibility).
+// RunHistory reports runs of a workflow id (Temporal visibility).
 type RunHistory interface {
 	// OtherRuns returns how many runs of workflowID other than runID exist.
 	OtherRuns(ctx context.Context, workflowID, runID string) (int, error)
+	// Running reports whether the run is still open.
+	Running(ctx context.Context, workflowID, runID string) (bool, error)
 }
 
 // FinishEvent describes an escrow FinishEscrow has handled.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
@@ -1024,4 +1025,69 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 		t.Fatal("the waiting claim did not go ahead")
 	}
 	assert.Contains(t, dirNames(t, f.dir), "e2.claim")
+}
+
+// fakeRuns is a RunHistory whose runs are open unless closed.
+type fakeRuns struct {
+	mu     sync.Mutex
+	closed map[string]bool // run id → closed
+}
+
+func (r *fakeRuns) OtherRuns(context.Context, string, string) (int, error) { return 0, nil }
+
+func (r *fakeRuns) Running(_ context.Context, _, runID string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.closed[runID], nil
+}
+
+func (r *fakeRuns) close(runID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed[runID] = true
+}
+
+// TestAdmissionSlotOfClosedRunReclaimed: an escrow claimed here whose
+// FinishEscrow never ran here (its claim's completion was lost and a retry
+// claimed it elsewhere, a cancel raced the claim, FinishEscrow ran out of
+// time) stops counting against MaxEscrows once its run is closed, and a
+// slot whose claim file is gone is reclaimed at once.
+func TestAdmissionSlotOfClosedRunReclaimed(t *testing.T) {
+	runs := &fakeRuns{closed: map[string]bool{}}
+	f := newFixture(t, func(c *Config) { c.MaxEscrows = 1; c.AdmitWait = 100 * time.Millisecond; c.Runs = runs })
+	runA, runB, runC := runInfo{RunID: "run-A"}, runInfo{RunID: "run-B"}, runInfo{RunID: "run-C"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+	requireAppError(t, err, TypeWorkerBusy, false)
+
+	runs.close("run-A")
+	mustExecute(t, f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+
+	require.NoError(t, os.Remove(filepath.Join(f.dir, "e2.claim")))
+	mustExecute(t, f.acts, runC, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e3"})
+}
+
+// TestFinishEscrowClaimReadErrorRetried: an I/O error reading the claim is
+// a retryable failure, not "not ours" (which would free the slot and leave
+// the files).
+func TestFinishEscrowClaimReadErrorRetried(t *testing.T) {
+	f := newFixture(t)
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	path := filepath.Join(f.dir, "e1.claim")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700)) // read fails with EISDIR
+	_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		assert.False(t, appErr.NonRetryable(), "an I/O error is retried: %v", err)
+	}
+	assert.Contains(t, f.acts.held, "e1", "the escrow still counts")
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	out := mustExecute(t, f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	assert.True(t, out.Owner)
 }

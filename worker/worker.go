@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -272,6 +274,18 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 		}
 	}
 	return n, nil
+}
+
+// Running reports whether the run is open.
+func (v visibilityRuns) Running(ctx context.Context, workflowID, runID string) (bool, error) {
+	resp, err := v.c.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		if errors.As(err, new(*serviceerror.NotFound)) {
+			return false, nil
+		}
+		return false, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	return resp.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // Register registers the EscrowSetup workflow and acts on w.
