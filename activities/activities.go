@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/rpcclient"
@@ -440,6 +441,12 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		snap := snapshotName(in.EscrowID, in.Role, in.Round, tag)
 		if _, err := a.store.Snapshot(working, snap); err != nil {
 			log.Error("atomic copy failed", zap.String("src", working), zap.String("dst", snap), zap.Error(err))
+			if errors.Is(err, walletstore.ErrNotFound) {
+				// The working copy vanished under the open wallet: the
+				// committed snapshot it came from is intact and the retry
+				// reopens it.
+				return out, temporal.NewApplicationErrorWithCause("working copy "+working+" vanished before its snapshot", TypeWalletUnavailable, err)
+			}
 			return out, err
 		}
 		log.Info("atomic copy", zap.String("src", working), zap.String("dst", snap))

@@ -1091,3 +1091,24 @@ func TestFinishEscrowClaimReadErrorRetried(t *testing.T) {
 	out := mustExecute(t, f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
 	assert.True(t, out.Owner)
 }
+
+// TestStepWorkingCopyVanishedIsRetried: a working copy deleted under the
+// open wallet (another worker's sweep) fails the commit retryably, and the
+// retry recovers from the committed snapshot.
+func TestStepWorkingCopyVanishedIsRetried(t *testing.T) {
+	f := newFixture(t)
+	in := StepInput{EscrowID: "e1", Role: "buyer", Round: "CREATING"}
+	created := mustExecute(t, f.acts, runInfo{}, f.acts.CreateWallet, in)
+	m, err := f.store.Verify(created.Snapshot)
+	require.NoError(t, err)
+	mustExecute(t, f.acts, runInfo{}, f.acts.PrepareMultisig, StepInput{EscrowID: "e1", Role: "buyer", Round: "PREPARING", Snapshot: created.Snapshot})
+	require.NoError(t, os.Remove(filepath.Join(f.dir, m.Source+".keys")))
+
+	in = StepInput{EscrowID: "e1", Role: "buyer", Round: "MAKING", Snapshot: created.Snapshot, PeerInfos: twoPeers}
+	_, err = execute(f.acts, runInfo{}, f.acts.MakeMultisig, in)
+	requireAppError(t, err, TypeWalletUnavailable, false)
+	retry := mustExecute(t, f.acts, runInfo{Attempt: 2}, f.acts.MakeMultisig, in)
+	assert.True(t, retry.Recovered)
+	_, err = f.store.Verify(retry.Snapshot)
+	require.NoError(t, err)
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
@@ -177,4 +178,22 @@ func TestInsecurePlaintextHistoryFromEnv(t *testing.T) {
 		return map[string]string{EnvInsecurePlaintextHistory: "maybe"}[k]
 	})
 	require.ErrorContains(t, err, EnvInsecurePlaintextHistory)
+}
+
+// TestRunRefusesLockedWalletDir: a second worker on a wallet dir another
+// one holds exits with a clear message before it starts any process.
+func TestRunRefusesLockedWalletDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := walletstore.Lock(dir)
+	require.NoError(t, err)
+	defer func() { _ = unlock() }()
+	c := DefaultConfig()
+	c.WalletDir = dir
+	c.MasterSecret = []byte("0123456789abcdef0123456789abcdef")
+	c.Codec.InsecurePlaintextHistory = true
+	c.TemporalAddress = "127.0.0.1:1"
+	c.WalletRPCBinary = "/nonexistent/monero-wallet-rpc"
+	c.MetricsAddress = "off"
+	err = Run(context.Background(), c, zap.NewNop())
+	require.ErrorContains(t, err, "in use by another worker")
 }

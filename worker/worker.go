@@ -133,6 +133,16 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	// One worker per wallet dir, for the worker's life: another's start-up
+	// sweep would delete the working copies open in this one's processes.
+	unlock, err := walletstore.Lock(walletDir)
+	if err != nil {
+		if errors.Is(err, walletstore.ErrLocked) {
+			return fmt.Errorf("wallet dir %s is in use by another worker: run one worker per wallet dir", walletDir)
+		}
+		return err
+	}
+	defer func() { _ = unlock() }()
 	eps, err := cfg.endpoints()
 	if err != nil {
 		return err
