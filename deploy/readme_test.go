@@ -122,8 +122,8 @@ func TestSecretCommands(t *testing.T) {
 			}
 		}
 	}
-	if len(cmds) != 3 {
-		t.Fatalf("README.md Containers: %d secret commands, want mkdir and two files:\n%v", len(cmds), cmds)
+	if len(cmds) != 4 {
+		t.Fatalf("README.md Containers: %d secret commands, want mkdir and three files:\n%v", len(cmds), cmds)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "-ec", strings.Join(cmds, "\n"))
@@ -131,7 +131,7 @@ func TestSecretCommands(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, f := range []string{"master.key", "codec.keys"} {
+	for _, f := range []string{"master.key", "codec.keys", "codec.token"} {
 		fi, err := os.Stat(filepath.Join(dir, "secrets", f))
 		if err != nil {
 			t.Fatal(err)

@@ -268,6 +268,9 @@ func (c *Config) Validate() error {
 	case c.Codec.InsecurePlaintextHistory && c.Network == "mainnet":
 		return errors.New("--insecure-plaintext-history is refused on mainnet: configure a codec key ring")
 	}
+	if err := c.Codec.check(); err != nil {
+		return err
+	}
 	if addr := c.metricsAddress(); addr != "" {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("metrics address %q: want host:port, empty or off", c.MetricsAddress)

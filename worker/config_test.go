@@ -79,6 +79,10 @@ func TestConfigValidate(t *testing.T) {
 		{"network", func(c *Config) { c.Network = "regtest" }, "network"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
 		{"wallet dir", func(c *Config) { c.WalletDir = "" }, "wallet dir"},
+		{"codec on loopback without token", func(c *Config) { c.Codec.Address = "127.0.0.1:8234" }, ""},
+		{"codec beyond loopback without token", func(c *Config) { c.Codec.Address = "0.0.0.0:8234" }, "beyond loopback"},
+		{"codec on all interfaces without token", func(c *Config) { c.Codec.Address = ":8234" }, "beyond loopback"},
+		{"codec beyond loopback with token file", func(c *Config) { c.Codec.Address = "0.0.0.0:8234"; c.Codec.TokenFile = "/run/secrets/t" }, ""},
 		{"plaintext history on testnet", func(c *Config) { c.Codec.InsecurePlaintextHistory = true }, ""},
 		{"plaintext history on mainnet", func(c *Config) { c.Network = "mainnet"; c.Codec.InsecurePlaintextHistory = true }, "refused on mainnet"},
 	}
