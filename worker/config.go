@@ -35,6 +35,7 @@ const (
 	EnvWalletRPCLogin     = "ESCROWFLOW_WALLET_RPC_LOGIN"
 	EnvNetwork            = "ESCROWFLOW_NETWORK"
 	EnvDaemonAddress      = "ESCROWFLOW_DAEMON_ADDRESS"
+	EnvTrustedDaemon      = "ESCROWFLOW_TRUSTED_DAEMON"
 	EnvMasterSecret       = "ESCROWFLOW_MASTER_SECRET"
 	EnvMasterSecretFile   = "ESCROWFLOW_MASTER_SECRET_FILE"
 	EnvMaxConcurrentCalls = "ESCROWFLOW_MAX_CONCURRENT_CALLS"
@@ -73,6 +74,9 @@ type Config struct {
 	// DaemonAddress is monerod's host:port; empty runs wallet-rpc --offline
 	// (enough for the multisig setup).
 	DaemonAddress string
+	// TrustedDaemon passes --trusted-daemon to wallet-rpc: only for the
+	// operator's own monerod. Off by default.
+	TrustedDaemon bool
 	// MasterSecret derives the wallet passwords. Read from
 	// ESCROWFLOW_MASTER_SECRET, or from the file named by
 	// ESCROWFLOW_MASTER_SECRET_FILE / --master-secret-file.
@@ -187,6 +191,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.AdmitWait = d
 	}
+	if v := getenv(EnvTrustedDaemon); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", EnvTrustedDaemon, err)
+		}
+		c.TrustedDaemon = b
+	}
 	if v := getenv(EnvWalletRPCLogin); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -215,6 +226,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process rpc-login credentials, passed on a pipe (env "+EnvWalletRPCLogin+")")
 	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet or mainnet (env "+EnvNetwork+")")
 	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline (env "+EnvDaemonAddress+")")
+	fs.BoolVar(&c.TrustedDaemon, "trusted-daemon", c.TrustedDaemon, "pass --trusted-daemon to wallet-rpc: only for your own monerod at --daemon-address (env "+EnvTrustedDaemon+")")
 	fs.StringVar(&c.MasterSecretFile, "master-secret-file", c.MasterSecretFile, "file holding the master secret wallet passwords derive from (env "+EnvMasterSecretFile+"; or the secret itself in "+EnvMasterSecret+")")
 	fs.IntVar(&c.MaxConcurrentCalls, "max-concurrent-calls", c.MaxConcurrentCalls, "slow wallet calls running at once, about the number of cores (env "+EnvMaxConcurrentCalls+")")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -64,6 +65,10 @@ type Config struct {
 	Network string
 	// DaemonAddress is host:port of monerod; empty runs the processes --offline.
 	DaemonAddress string
+	// TrustedDaemon passes --trusted-daemon: the daemon at DaemonAddress is
+	// the operator's own and may be told the wallets' spending details.
+	// Off by default.
+	TrustedDaemon bool
 	// SSL keeps monero-wallet-rpc's default SSL autodetection. By default the
 	// pool passes --rpc-ssl disabled --daemon-ssl disabled: every process
 	// listens on loopback only, and the throwaway RSA certificates it would
@@ -234,6 +239,23 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// childEnvNames are the only variables a wallet-rpc process inherits: the
+// worker's environment may hold the master secret and the codec keys,
+// which would be readable in /proc/PID/environ and in core dumps.
+var childEnvNames = map[string]bool{"PATH": true, "HOME": true, "LANG": true, "LC_ALL": true, "TZ": true, "TMPDIR": true}
+
+// childEnv returns the allow-listed part of env.
+func childEnv(env []string) []string {
+	out := []string{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if childEnvNames[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -273,7 +295,10 @@ func (p *Pool) args(port int) []string {
 	if c.DaemonAddress == "" {
 		a = append(a, "--offline")
 	} else {
-		a = append(a, "--daemon-address", c.DaemonAddress, "--trusted-daemon")
+		a = append(a, "--daemon-address", c.DaemonAddress)
+		if c.TrustedDaemon {
+			a = append(a, "--trusted-daemon")
+		}
 	}
 	if c.Login {
 		// The credentials come through a pipe on fd 3 (see startProcess),
@@ -357,6 +382,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	}
 	cmd := exec.Command(p.cfg.Binary, p.args(port)...)
 	cmd.Dir = p.cfg.RunDir
+	cmd.Env = childEnv(os.Environ())
 	if p.cfg.Login {
 		conf, err := loginConfig(user, pass)
 		if err != nil {

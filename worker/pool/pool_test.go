@@ -575,3 +575,16 @@ func TestTransferAndTryAcquireIdle(t *testing.T) {
 	require.Equal(t, a.Slot, c.Slot)
 	c.Release("")
 }
+
+// TestChildrenDoNotInheritSecrets: the worker's secrets in its environment
+// are not in a wallet-rpc process's /proc/PID/environ.
+func TestChildrenDoNotInheritSecrets(t *testing.T) {
+	t.Setenv("ESCROWFLOW_MASTER_SECRET", "master-secret-in-env")
+	t.Setenv("ESCROWFLOW_CODEC_KEYS", "k1:0011")
+	p, _ := startPool(t, 1)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.PIDs()[0]))
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "master-secret-in-env")
+	require.NotContains(t, string(b), "ESCROWFLOW_")
+	require.Contains(t, string(b), "PATH=", "the allow-listed variables are kept")
+}
