@@ -147,8 +147,9 @@ type Stats struct {
 type slot struct {
 	id       int
 	client   *rpcclient.Client
-	pid      int
-	gen      uint64 // bumped every time the process (re)starts
+	pid      int         // 0 once the process has exited
+	proc     *os.Process // the process handle (a pidfd): never a reused pid
+	gen      uint64      // bumped every time the process (re)starts
 	ready    bool
 	busy     bool
 	owner    string // key holding or last holding the process
@@ -229,6 +230,9 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	go p.healthLoop()
 	return p, nil
 }
+
+// pickPort returns the port for a new process; tests replace it.
+var pickPort = freePort
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -372,7 +376,7 @@ func (p *Pool) startSlot(ctx context.Context, s *slot) error {
 // Once the process is spawned, a supervisor goroutine owns it; a failure
 // after that point wraps errSupervised.
 func (p *Pool) startProcess(ctx context.Context, s *slot) error {
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return fmt.Errorf("pool: free port: %w", err)
 	}
@@ -407,7 +411,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 		_ = cmd.Wait()
 		return ErrStopped
 	}
-	s.client, s.pid, s.exited = client, cmd.Process.Pid, exited
+	s.client, s.pid, s.proc, s.exited = client, cmd.Process.Pid, cmd.Process, exited
 	s.gen++
 	s.ready, s.busy, s.owner, s.state, s.suspect, s.failures = false, false, "", "", false, 0
 	gen := s.gen
@@ -417,6 +421,13 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	go p.supervise(s, cmd, gen, exited)
 
 	start := time.Now()
+	// No request (digest credentials, later wallet passwords) goes to the
+	// port before the socket listening on it is known to be the child's:
+	// freePort's port is free only until someone else binds it.
+	if err := p.awaitOwnListener(ctx, cmd.Process.Pid, port, exited); err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("pool: wallet-rpc on port %d: %w (%w)", port, err, errSupervised)
+	}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := client.GetVersion(pctx)
@@ -449,11 +460,12 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 func (p *Pool) supervise(s *slot, cmd *exec.Cmd, gen uint64, exited chan struct{}) {
 	defer p.wg.Done()
 	err := cmd.Wait()
-	close(exited)
 	p.mu.Lock()
 	if s.gen == gen {
 		s.ready, s.busy, s.owner, s.state = false, false, "", ""
+		s.pid, s.proc = 0, nil // reaped: its pid may belong to anyone now
 	}
+	close(exited)
 	stopped := p.stopped
 	p.broadcastLocked()
 	p.mu.Unlock()
@@ -663,7 +675,7 @@ func (p *Pool) Forget(key string) {
 // row it kills the process so the supervisor restarts it.
 func (p *Pool) probe(s *slot, gen uint64) {
 	p.mu.Lock()
-	client, pid := s.client, s.pid
+	client, pid, proc := s.client, s.pid, s.proc
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthTimeout)
 	_, err := client.GetVersion(ctx)
@@ -680,8 +692,8 @@ func (p *Pool) probe(s *slot, gen uint64) {
 	}
 	s.failures++
 	p.log.Warn("wallet-rpc health probe failed", zap.Int("slot", s.id), zap.Int("pid", pid), zap.Int("failures", s.failures), zap.Error(err))
-	if s.failures >= 2 && p.managed && pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	if s.failures >= 2 && p.managed && proc != nil {
+		_ = proc.Signal(syscall.SIGKILL) // through the handle: a reaped process is not signalled
 		return
 	}
 	if !p.managed && s.failures >= 2 {
@@ -757,19 +769,21 @@ func (p *Pool) Stop(ctx context.Context) error {
 	close(p.stop)
 	p.broadcastLocked()
 	type proc struct {
-		pid    int
+		proc   *os.Process
 		exited chan struct{}
 	}
 	var procs []proc
 	for _, s := range p.slots {
-		if p.managed && s.pid > 0 {
-			procs = append(procs, proc{s.pid, s.exited})
+		if p.managed && s.proc != nil {
+			procs = append(procs, proc{s.proc, s.exited})
 		}
 	}
 	p.mu.Unlock()
 
+	// Signals go through the process handles (pidfds): a process that
+	// exited meanwhile is not signalled, nor whoever got its pid.
 	for _, pr := range procs {
-		_ = syscall.Kill(pr.pid, syscall.SIGTERM)
+		_ = pr.proc.Signal(syscall.SIGTERM)
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -783,7 +797,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		select {
 		case <-pr.exited:
 		default:
-			_ = syscall.Kill(pr.pid, syscall.SIGKILL)
+			_ = pr.proc.Signal(syscall.SIGKILL)
 		}
 	}
 	p.wg.Wait()
