@@ -55,6 +55,10 @@ var FinishOptions = workflow.ActivityOptions{
 // before it keep every activity on the shared queue).
 const hostQueueChange = "host-task-queue"
 
+// finishDisconnectedChange names the change that finishes a completed
+// escrow on a disconnected context (a cancellation then waits for it).
+const finishDisconnectedChange = "finish-completed-disconnected"
+
 // setup is the state of one EscrowSetup run.
 type setup struct {
 	ctx workflow.Context
@@ -167,6 +171,14 @@ func (s *setup) run(in SetupInput, started time.Time) error {
 	}
 	finish := activities.FinishInput{EscrowID: in.EscrowID, Outcome: activities.OutcomeCompleted, Keep: keep,
 		DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
+	if workflow.GetVersion(ctx, finishDisconnectedChange, workflow.DefaultVersion, 1) == 1 {
+		// The wallets are final: a cancellation now must not turn a
+		// completed escrow into a cancelled one whose files FinishEscrow
+		// has already cleaned up. Finish it whatever happens.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		fctx, ctx = s.hostOptions(dctx, FinishOptions), dctx
+		s.ctx = dctx
+	}
 	if err := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); err != nil {
 		return err
 	}

@@ -104,6 +104,8 @@ type setupSuite struct {
 	env       *testsuite.TestWorkflowEnvironment
 	fake      *fakeProtocol
 	hostQueue string // what ClaimEscrow answers
+	// finishDelay is how long each FinishEscrow call takes on the test clock.
+	finishDelay time.Duration
 }
 
 func TestEscrowSetup(t *testing.T) { suite.Run(t, new(setupSuite)) }
@@ -114,6 +116,7 @@ func (s *setupSuite) SetupTest() {
 	s.env.RegisterActivity(&activities.Activities{})
 	s.fake = newFake(s.T())
 	s.hostQueue = ""
+	s.finishDelay = 0
 }
 
 // mockActivities routes every activity to the fake; makeDelay, if set,
@@ -124,7 +127,7 @@ func (s *setupSuite) mockActivities(makeDelay time.Duration) {
 		s.env.OnActivity(act, mock.Anything, mock.Anything).Return(s.fake.step)
 	}
 	s.env.OnActivity(a.MakeMultisig, mock.Anything, mock.Anything).After(makeDelay).Return(s.fake.step)
-	s.env.OnActivity(a.FinishEscrow, mock.Anything, mock.Anything).Return(s.fake.finish)
+	s.env.OnActivity(a.FinishEscrow, mock.Anything, mock.Anything).After(s.finishDelay).Return(s.fake.finish)
 }
 
 func (s *setupSuite) status() Status {
@@ -252,4 +255,25 @@ func (s *setupSuite) TestWalletActivitiesRunOnTheClaimingWorkersQueue() {
 	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-6"})
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Equal(map[string]int{HostTaskQueue("w1"): 18}, s.fake.queues, "all 18 wallet steps on the worker's own queue")
+}
+
+// TestCancelDuringCompletedFinishCompletes: a cancellation that arrives
+// while a completed escrow's FinishEscrow runs does not turn it into a
+// cancelled escrow: the workflow completes with its address, and
+// FinishEscrow ran once, for the completed outcome.
+func (s *setupSuite) TestCancelDuringCompletedFinishCompletes() {
+	s.finishDelay = time.Hour
+	s.mockActivities(0)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.CancelWorkflow()
+	}, 30*time.Minute)
+	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-9"})
+	s.Require().True(s.env.IsWorkflowCompleted())
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res SetupResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal("9multisig", res.MultisigAddress)
+	s.Equal(StateCompleted, s.status().State)
+	s.Require().Len(s.fake.finishes, 1)
+	s.Equal(activities.OutcomeCompleted, s.fake.finishes[0].Outcome)
 }
