@@ -219,6 +219,11 @@ func (s *setup) peers(i int) []string {
 	return out
 }
 
+// producesMessage are the rounds whose every role must return a multisig
+// message for the next round: a missing one must not let the previous
+// round's message be sent on.
+var producesMessage = map[Round]bool{RoundPrepare: true, RoundMake: true, RoundExchange1: true}
+
 // round runs one step for the three roles in parallel and waits for all
 // three, recording each role's timing as it finishes. It returns the first
 // error after every role's activity has ended.
@@ -254,6 +259,14 @@ func (s *setup) round(r Round, activity any, peers func(i int) []string) ([3]act
 	for i := range Roles {
 		if errs[i] != nil {
 			return outs, errs[i]
+		}
+	}
+	if producesMessage[r] {
+		for i, role := range Roles {
+			if outs[i].MultisigInfo == "" {
+				err := &activities.VerificationError{Reason: fmt.Sprintf("round %s: %s produced no multisig message", r, role)}
+				return outs, temporal.NewNonRetryableApplicationError(err.Error(), activities.TypeVerificationFailed, err)
+			}
 		}
 	}
 	for i := range Roles {

@@ -29,10 +29,12 @@ type fakeProtocol struct {
 	failOnce map[string]error // "round/role" → error returned on the first call
 	address  map[string]string
 	queues   map[string]int // task queue → wallet activities run there
+	// noMessage: "round/role" steps that return no multisig message.
+	noMessage map[string]bool
 }
 
 func newFake(t *testing.T) *fakeProtocol {
-	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}}
+	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}, noMessage: map[string]bool{}}
 }
 
 func msg(round, role string) string { return "Multisig-" + round + "-" + role }
@@ -51,6 +53,7 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 	n := f.calls[key]
 	failErr := f.failOnce[key]
 	addr := f.address[in.Role]
+	noMessage := f.noMessage[key]
 	f.mu.Unlock()
 	if failErr != nil && n == 1 {
 		return activities.StepOutput{}, failErr
@@ -87,6 +90,9 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 	case string(RoundVerify):
 		out.Snapshot = in.Snapshot
 		out.Address, out.Multisig, out.Ready, out.Threshold, out.Total = addr, true, true, 2, 3
+	}
+	if noMessage {
+		out.MultisigInfo = ""
 	}
 	return out, nil
 }
@@ -276,4 +282,18 @@ func (s *setupSuite) TestCancelDuringCompletedFinishCompletes() {
 	s.Equal(StateCompleted, s.status().State)
 	s.Require().Len(s.fake.finishes, 1)
 	s.Equal(activities.OutcomeCompleted, s.fake.finishes[0].Outcome)
+}
+
+// TestEmptyRoundMessageFails: a role whose MAKING step returns no message
+// fails the escrow clearly instead of its PREPARING message being sent on.
+func (s *setupSuite) TestEmptyRoundMessageFails() {
+	s.fake.noMessage[string(RoundMake)+"/vendor"] = true
+	s.mockActivities(0)
+	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-10"})
+	s.Require().True(s.env.IsWorkflowCompleted())
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr), "%v", s.env.GetWorkflowError())
+	s.Equal(activities.TypeVerificationFailed, appErr.Type())
+	s.Contains(appErr.Error(), "vendor produced no multisig message")
+	s.Equal(0, s.fake.calls[string(RoundExchange1)+"/buyer"], "no round runs on a stale message")
 }
