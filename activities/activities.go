@@ -42,6 +42,7 @@ type Wallet interface {
 	CreateWallet(ctx context.Context, filename, password string) error
 	OpenWallet(ctx context.Context, filename, password string) error
 	CloseWallet(ctx context.Context) error
+	DropWallet(ctx context.Context) error
 	Store(ctx context.Context) error
 	GetAddress(ctx context.Context) (string, error)
 	IsMultisig(ctx context.Context) (rpcclient.MultisigStatus, error)
@@ -405,6 +406,15 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		lease.Release(newState)
 	}()
 
+	if lease.State() == "" && stocked == nil {
+		// A process in an unknown state may hold another key's wallet (a
+		// lease discarded after a failed call): close it without saving,
+		// or create_wallet/open_wallet would store it and re-create files
+		// its escrow's FinishEscrow already removed.
+		if err := r.call(ctx, "close_wallet", r.w.DropWallet); err != nil && !rpcclient.IsCode(err, rpcclient.CodeNotOpen) {
+			return out, err
+		}
+	}
 	tag := attemptTag(ctx)
 	working, at := parseLeaseState(lease.State())
 	switch {

@@ -267,6 +267,7 @@ func TestStepFastPath(t *testing.T) {
 
 	calls := f.world.Calls()
 	assert.Equal(t, []string{
+		"close_wallet nosave", // a fresh process: whatever it holds is dropped
 		"create_wallet " + working, "get_address", "store",
 		"prepare_multisig true",
 		"make_multisig", "store",
@@ -337,7 +338,9 @@ func TestStepRecoveryAfterWorkerRestart(t *testing.T) {
 			assert.True(t, out.Recovered, "the step went through the recovery path")
 
 			calls := f.world.Calls()[from:]
-			require.GreaterOrEqual(t, len(calls), 3)
+			require.GreaterOrEqual(t, len(calls), 4)
+			require.Equal(t, "close_wallet nosave", calls[0].Method+" "+calls[0].Arg, "a fresh process: whatever it holds is dropped")
+			calls = calls[1:]
 			require.Equal(t, "open_wallet", calls[0].Method)
 			reopened := calls[0].Arg
 			assert.NotEqual(t, snap, reopened, "a committed snapshot is never opened")
@@ -1111,4 +1114,41 @@ func TestStepWorkingCopyVanishedIsRetried(t *testing.T) {
 	assert.True(t, retry.Recovered)
 	_, err = f.store.Verify(retry.Snapshot)
 	require.NoError(t, err)
+}
+
+// TestNoStrayFilesFromADiscardedLease: a wallet left open in a process
+// whose lease was discarded (a failed call) is dropped, not saved, when the
+// process is lent to another escrow: the first escrow's end leaves only its
+// final files.
+func TestNoStrayFilesFromADiscardedLease(t *testing.T) {
+	f := newFixture(t)
+	f.leaser.reuseDiscarded = true
+	runA, runB := runInfo{RunID: "run-A"}, runInfo{RunID: "run-B"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	var keep []string
+	for _, role := range roles {
+		out := mustExecute(t, f.acts, runA, f.acts.CreateWallet, StepInput{EscrowID: "e1", Role: role, Round: "CREATING"})
+		keep = append(keep, out.Snapshot)
+	}
+	// The buyer's next call fails: its lease is discarded with the working
+	// copy still open in the process.
+	f.world.failNext("prepare_multisig", &rpcclient.TransportError{Method: "prepare_multisig", Err: errors.New("connection reset")})
+	_, err := execute(f.acts, runA, f.acts.PrepareMultisig, StepInput{EscrowID: "e1", Role: "buyer", Round: "PREPARING", Snapshot: keep[0]})
+	require.Error(t, err)
+	mustExecute(t, f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: keep})
+	names, err := f.store.List("e1.")
+	require.NoError(t, err)
+	require.ElementsMatch(t, keep, names)
+
+	// Another escrow gets the discarded process.
+	mustExecute(t, f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+	mustExecute(t, f.acts, runB, f.acts.CreateWallet, StepInput{EscrowID: "e2", Role: "buyer", Round: "CREATING"})
+	names, err = f.store.List("e1.")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, keep, names, "e1's files after e2 took its discarded process")
+	for _, n := range dirNames(t, f.dir) {
+		if strings.HasPrefix(n, "e1.") && strings.Contains(n, ".work.") {
+			t.Errorf("stray working-copy file %s", n)
+		}
+	}
 }

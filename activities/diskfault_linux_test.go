@@ -60,8 +60,9 @@ func failedSave(method string) error {
 }
 
 // TestWalletRPCSaveFailureOnFullDisk: a multisig call that fails because
-// wallet-rpc could not save is typed DiskFull when the wallet dir is full,
-// not InvalidMultisigMessage (which the same error gets on a roomy disk).
+// wallet-rpc could not save is typed DiskFull when the wallet dir is full;
+// on a roomy disk (EIO, EMFILE) it is the retryable WalletUnavailable,
+// never InvalidMultisigMessage.
 func TestWalletRPCSaveFailureOnFullDisk(t *testing.T) {
 	f := tmpfsFixture(t, "4m")
 	s1 := createAndPrepare(t, f, "e1", "arbiter")
@@ -69,7 +70,7 @@ func TestWalletRPCSaveFailureOnFullDisk(t *testing.T) {
 
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
 	_, err := execute(f.acts, runInfo{}, f.acts.MakeMultisig, in)
-	requireAppError(t, err, TypeInvalidMultisigMessage, true)
+	requireAppError(t, err, TypeWalletUnavailable, false)
 
 	fillTo(t, f.dir, 256<<10)
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
