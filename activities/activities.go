@@ -165,9 +165,10 @@ type Activities struct {
 	runs       RunHistory
 	stock      *stock // nil: off
 	mu         sync.Mutex
-	held       map[string]bool // escrows claimed and not finished, by id
-	freed      chan struct{}   // closed (and replaced) when an escrow leaves held
-	idleSince  time.Time       // when held last became empty
+	held       map[string]bool      // escrows claimed and not finished, by id
+	freed      chan struct{}        // closed (and replaced) when an escrow leaves held
+	idleSince  time.Time            // when held last became empty
+	finished   map[string]time.Time // runs whose FinishEscrow succeeded, by run id (see firstFinish)
 	admitWait  time.Duration
 }
 
@@ -196,6 +197,7 @@ func New(cfg Config) *Activities {
 		runs:       cfg.Runs,
 		maxEscrows: cfg.MaxEscrows,
 		held:       map[string]bool{},
+		finished:   map[string]time.Time{},
 		freed:      make(chan struct{}),
 		idleSince:  time.Now(),
 		admitWait:  cfg.AdmitWait,

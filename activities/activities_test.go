@@ -1152,3 +1152,30 @@ func TestNoStrayFilesFromADiscardedLease(t *testing.T) {
 		}
 	}
 }
+
+// countingMetrics counts EscrowFinished calls.
+type countingMetrics struct {
+	noMetrics
+	finished atomic.Int32
+}
+
+func (m *countingMetrics) EscrowFinished(string) { m.finished.Add(1) }
+
+// TestRetriedFinishCountsOnce: a FinishEscrow retried after a successful
+// attempt (its completion lost) counts the escrow once in the metrics and
+// exports it once.
+func TestRetriedFinishCountsOnce(t *testing.T) {
+	m := &countingMetrics{}
+	var exports atomic.Int32
+	f := newFixture(t, func(c *Config) {
+		c.Metrics = m
+		c.OnFinish = func(FinishEvent) { exports.Add(1) }
+	})
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	in := FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected}
+	mustExecute(t, f.acts, runA, f.acts.FinishEscrow, in)
+	mustExecute(t, f.acts, runInfo{RunID: "run-A", Attempt: 2}, f.acts.FinishEscrow, in)
+	assert.EqualValues(t, 1, m.finished.Load(), "metrics")
+	assert.EqualValues(t, 1, exports.Load(), "instrumentation exports")
+}

@@ -208,6 +208,9 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 			return // retried
 		}
 		a.release(in.EscrowID)
+		if !a.firstFinish(run) {
+			return // a retry whose earlier attempt succeeded: counted already
+		}
 		a.metrics.EscrowFinished(in.Outcome)
 		if a.onFinish != nil {
 			a.onFinish(FinishEvent{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Outcome: in.Outcome})
@@ -289,6 +292,30 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	}
 	log.Info("multisig setup succeeded", zap.Int64("ms", in.DurationMs), zap.Int("files_removed", out.Removed))
 	return out, nil
+}
+
+// finishedKeep is how long firstFinish remembers a run: far beyond
+// FinishEscrow's retries.
+const finishedKeep = 24 * time.Hour
+
+// firstFinish reports whether run's FinishEscrow succeeds here for the
+// first time, so that metrics and the instrumentation export count an
+// escrow once however often a retry (whose earlier attempt's completion was
+// lost) runs it again.
+func (a *Activities) firstFinish(run string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	for r, at := range a.finished {
+		if now.Sub(at) > finishedKeep {
+			delete(a.finished, r)
+		}
+	}
+	if _, done := a.finished[run]; done {
+		return false
+	}
+	a.finished[run] = now
+	return true
 }
 
 // admit counts escrowID among the escrows this worker holds, waiting up to
