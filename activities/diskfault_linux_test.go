@@ -12,19 +12,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
 
 // tmpfsFixture is newFixture with the wallet dir on a tmpfs of the given
-// size ("4m"), mounted for the test. It needs root; under CI=true its
-// absence fails the test.
+// size ("4m"), mounted for the test. It needs root; under CI its absence
+// fails the test (testenv.InCI).
 func tmpfsFixture(t *testing.T, size string) *fixture {
 	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
+	skip := func(format string, args ...any) { t.Helper(); testenv.Missing(t, format, args...) }
 	if os.Geteuid() != 0 {
 		skip("needs root to mount a tmpfs")
 	}

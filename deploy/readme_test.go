@@ -12,6 +12,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/internal/testenv"
 )
 
 // section returns the text of the README section "## title", up to the next
@@ -108,7 +109,7 @@ func TestReadmeDeploymentDocs(t *testing.T) {
 // worker accepts what they make.
 func TestSecretCommands(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
+		testenv.Missing(t, "no sh")
 	}
 	root := repoRoot(t)
 	readme := section(t, readFile(t, root, "README.md"), "Containers")
