@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,11 +31,30 @@ const temporalRestartAttempts = 5
 // Restart must not run concurrently with Stop or another Restart.
 func (tp *Temporal) Restart(t testing.TB) time.Duration {
 	t.Helper()
+	return tp.restart(t, tp.Stop)
+}
+
+// Crash kills the server's process group with SIGKILL (no shutdown, no
+// flush: what a power cut or the OOM killer does), waits until it is
+// reaped and starts it again as Restart does, on the same ports and the
+// same SQLite database. It returns how long the server was unavailable.
+func (tp *Temporal) Crash(t testing.TB) time.Duration {
+	t.Helper()
+	return tp.restart(t, func() {
+		tp.stopOnce.Do(func() {
+			signalGroup(tp.PID, syscall.SIGKILL)
+			<-tp.exited
+		})
+	})
+}
+
+func (tp *Temporal) restart(t testing.TB, stop func()) time.Duration {
+	t.Helper()
 	if tp.cli == "" {
 		t.Fatalf("testenv: restart: this server was not started by StartTemporal")
 	}
 	stopped := time.Now()
-	tp.Stop()
+	stop()
 	var lastErr error
 	for attempt := 1; attempt <= temporalRestartAttempts; attempt++ {
 		err := tp.startAgain()
