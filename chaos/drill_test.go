@@ -13,9 +13,8 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // trialTemporalKill SIGKILLs the Temporal dev server's process group (no
@@ -81,7 +80,7 @@ func (h *harness) runs(id string) (int, error) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		resp, err := h.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(id)), PageSize: 10,
+			Query: fmt.Sprintf("WorkflowId = %q", escrow.WorkflowID(id)), PageSize: 10,
 		})
 		cancel()
 		n := len(resp.GetExecutions())
@@ -202,9 +201,9 @@ func (h *harness) trialRestoreDrill(t *testing.T, tr *trialResult) {
 	}
 	tr.outcomes = append(before, after...)
 	for _, o := range after {
-		if !o.completed && !o.stuck && o.failType != activities.TypeCorruptSnapshot {
+		if !o.completed && !o.stuck && o.failType != escrow.TypeCorruptSnapshot {
 			tr.lost = append(tr.lost, fmt.Sprintf("trial %d %s: %s ended %s, want COMPLETED or FAILED %s (README)",
-				tr.n, tr.kind, o.id, o, activities.TypeCorruptSnapshot))
+				tr.n, tr.kind, o.id, o, escrow.TypeCorruptSnapshot))
 		}
 	}
 	h.check(tr, dir, w)

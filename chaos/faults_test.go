@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // diskFullSize is the default size of the disk-full trial's tmpfs. Every
@@ -55,7 +54,7 @@ func roundIndex(state string) int {
 		}
 	}
 	switch state {
-	case string(workflows.StateCompleted), string(workflows.StateFailed):
+	case string(escrow.StateCompleted), string(escrow.StateFailed):
 		return len(killRounds)
 	case "CLAIMED":
 		return -1
@@ -174,7 +173,7 @@ func (h *harness) trialWalletRPCKill(t *testing.T, tr *trialResult) {
 	t.Helper()
 	w := h.mainWorker(t)
 	escrows := tr.ids(h.cfg.rpcKill)
-	targets := []string{string(workflows.StateCreating), string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateCreating), string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 3*time.Second)()
 	if i, _ := h.waitAnyState(escrows, []string{target}, 3*time.Minute); i < 0 {
@@ -254,7 +253,7 @@ func (h *harness) trialTemporalRestart(t *testing.T, tr *trialResult) {
 	w := h.mainWorker(t)
 	pid := w.pid
 	escrows := tr.ids(2)
-	targets := []string{string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
 	h.waitAnyState(escrows, []string{target}, 3*time.Minute)
@@ -353,13 +352,13 @@ func (h *harness) failedRounds(escrows []string) string {
 			continue
 		}
 		states[i] = describeState(st)
-		if st.State != workflows.StateFailed {
+		if st.State != escrow.StateFailed {
 			continue
 		}
 		if len(st.Roles) == 0 {
 			states[i] = "claim" // failed before any wallet step
 		}
-		for _, role := range workflows.Roles {
+		for _, role := range escrow.Roles {
 			if rs, ok := st.Roles[role]; ok && rs.Step == "failed" {
 				states[i] = fmt.Sprintf("%s(%s)", rs.Round, role)
 				break
@@ -426,7 +425,7 @@ func (h *harness) trialDiskFull(t *testing.T, tr *trialResult) {
 	if failed == 0 {
 		tr.missed = fmt.Sprintf("every escrow fitted in %d KiB: no disk-full failure", total>>10)
 	}
-	tr.expectType(activities.TypeDiskFull)
+	tr.expectType(escrow.TypeDiskFull)
 	h.parkedCheck(tr, r.d.wallets)
 	h.check(tr, r.d.wallets, r.w)
 }
@@ -511,7 +510,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 	}
 	defer r.finish(t, tr)
 	escrows := tr.ids(2)
-	targets := []string{string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
 	h.waitAnyState(escrows, []string{target}, 3*time.Minute)
@@ -532,7 +531,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			tr.problem = fmt.Sprintf("mount -o remount,ro after the kill: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 		} else if w, err := h.tryStartWorker(t, r.d.wallets); err == nil {
 			r.w = w
-			tr.notes = append(tr.notes, "a worker started over the read-only dir")
+			tr.notes = append(tr.notes, "a worker ran over the read-only dir")
 		} else {
 			// The last line of the log the error quotes is the worker's own.
 			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
@@ -544,7 +543,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			if err := retryRemount(r.d.remountRO, 10*time.Second); err != nil {
 				tr.problem = fmt.Sprintf("mount -o remount,ro under the new worker: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 			} else {
-				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker started", time.Since(r.w.startedAt).Seconds()))
+				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker came up", time.Since(r.w.startedAt).Seconds()))
 			}
 		}
 		tr.when += " (worker killed; dir read-only under a new worker)"
@@ -558,7 +557,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			tr.notes = append(tr.notes, o.id+" completed before the dir turned read-only")
 		}
 	}
-	tr.expectType(activities.TypeWalletDirUnwritable)
+	tr.expectType(escrow.TypeWalletDirUnwritable)
 	failed := 0
 	for _, o := range tr.outcomes {
 		if !o.completed && !o.stuck {

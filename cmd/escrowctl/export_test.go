@@ -32,7 +32,7 @@ func withHistories(t *testing.T, h map[string]*historytest.History, dialErr erro
 	f := &fakeHistories{Client: historytest.Client{Histories: h}}
 	var dialed []string
 	old := dialHistory
-	dialHistory = func(_ context.Context, address, namespace string, _ io.Writer) (historyConn, error) {
+	dialHistory = func(_ context.Context, address, namespace, _ string, _ io.Writer) (historyConn, error) {
 		dialed = append(dialed, address+" "+namespace)
 		if dialErr != nil {
 			return nil, dialErr
