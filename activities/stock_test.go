@@ -222,7 +222,7 @@ func TestStockFailedEscrowNeverSwept(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, out.Parked)
 	f.acts.sweepStock(0)
-	f.acts.stock = newStock(3) // a restarted worker knows no stock name
+	f.restart() // a restarted worker knows no stock name
 	f.acts.sweepStock(0)
 	for _, role := range roles {
 		found := false

@@ -141,6 +141,7 @@ func (h *harness) trialRestoreDrill(t *testing.T, tr *trialResult) {
 	w := h.startWorker(t, dir)
 	defer func() { w.stop(t) }()
 	escrows := tr.ids(3)
+	h.start(t, escrows[0])
 	before := h.await(t, escrows[:1], dir)
 	h.startStaggered(t, escrows[1:], time.Second)()
 	running := escrows[1:]
