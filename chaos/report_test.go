@@ -63,6 +63,9 @@ func newJSONReport(rows []*trialResult, f figures, cfg config, elapsed time.Dura
 		},
 		Lists: jsonLists{Lost: f.lost, Duplicated: f.duplicated, Mistyped: f.mistyped, Strays: f.strays, StartFailures: f.startFailures},
 	}
+	if r.Failures == nil {
+		r.Failures = []string{}
+	}
 	for _, tr := range rows {
 		jt := jsonTrial{N: tr.n, Attempt: max(1, tr.attempt), Kind: string(tr.kind), When: tr.when, Recovered: tr.recovered(),
 			DurSec: tr.dur.Seconds(), Missed: tr.missed, Superseded: tr.superseded, NotRun: tr.notRun, Problem: tr.problem,
