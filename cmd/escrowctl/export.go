@@ -25,8 +25,11 @@ type historyConn interface {
 	Close()
 }
 
-// dialHistory connects to Temporal for export; tests replace it.
-var dialHistory = func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error) {
+// historyDialFunc connects to Temporal for export.
+type historyDialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error)
+
+// dialHistory connects to Temporal for export.
+func dialHistory(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -69,7 +72,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := dialHistory(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
+		c, err := a.dialHistory(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
 		if err != nil {
 			return err
 		}
