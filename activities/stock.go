@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -295,24 +292,10 @@ func (a *Activities) finishStock(key, escrowID, role string, completed bool, clo
 		}
 		log.Warn("stock working copy not copied; linking it", zap.Error(err))
 	}
-	if err := a.linkWallet(name, workName(escrowID, role, "stocklink")); err != nil {
+	if err := a.store.Link(name, workName(escrowID, role, "stocklink")); err != nil {
 		a.stock.keep(name)
 		log.Error("stock working copy not parked; kept from the sweep while the worker runs", zap.Error(err))
 	}
-}
-
-// linkWallet hard-links the wallet files of src as dst (no data copied:
-// it works on a full disk). Missing files of src are skipped; the keys
-// file must exist.
-func (a *Activities) linkWallet(src, dst string) error {
-	dir := a.store.Dir()
-	for _, suf := range []string{".keys", "", ".address.txt"} {
-		err := os.Link(filepath.Join(dir, src+suf), filepath.Join(dir, dst+suf))
-		if err != nil && (suf == ".keys" || !errors.Is(err, fs.ErrNotExist)) {
-			return fmt.Errorf("link %s%s: %w", dst, suf, err)
-		}
-	}
-	return nil
 }
 
 func (a *Activities) removeStockWallet(name string) {
