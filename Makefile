@@ -70,12 +70,14 @@ fuzz: ## Run each fuzz target for 30 s (FUZZTIME=2m make fuzz for longer)
 
 # `make chaos` runs the full fault-injection run (the short one runs in
 # `make test`). ESCROWFLOW_CHAOS_TRIALS=N: N worker-kill trials, N/4
-# wallet-rpc-kill trials, one Temporal restart, disk full and read-only;
-# ESCROWFLOW_CHAOS_SEED=<seed printed by a run> reproduces a run.
+# wallet-rpc-kill trials, one Temporal restart, three Temporal SIGKILLs, a
+# restore drill, disk full and read-only; ESCROWFLOW_CHAOS_SEED=<seed printed
+# by a run> reproduces a run; ESCROWFLOW_CHAOS_REPORT_JSON=<file> writes the
+# raw report.
 ESCROWFLOW_CHAOS_TRIALS ?= 20
 
 .PHONY: chaos
-chaos: prereqs ## Fault-injection run (kills, Temporal restart, disk full, read-only); prints a table
+chaos: prereqs ## Fault-injection run (kills, Temporal restart and SIGKILL, restore drill, disk full, read-only); prints a table
 	ESCROWFLOW_CHAOS_TRIALS=$(ESCROWFLOW_CHAOS_TRIALS) ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) \
 		$(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./chaos/
 

@@ -29,51 +29,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
-
-// Wallet is the part of the monero-wallet-rpc client the activities use.
-// *rpcclient.Client implements it.
-type Wallet interface {
-	CreateWallet(ctx context.Context, filename, password string) error
-	OpenWallet(ctx context.Context, filename, password string) error
-	CloseWallet(ctx context.Context) error
-	Store(ctx context.Context) error
-	GetAddress(ctx context.Context) (string, error)
-	IsMultisig(ctx context.Context) (rpcclient.MultisigStatus, error)
-	PrepareMultisig(ctx context.Context, enableExperimental bool) (string, error)
-	MakeMultisig(ctx context.Context, infos []string, threshold uint32, password string) (rpcclient.MultisigRound, error)
-	ExchangeMultisigKeys(ctx context.Context, infos []string, password string) (rpcclient.MultisigRound, error)
-	ChangeWalletPassword(ctx context.Context, oldPassword, newPassword string) error
-}
-
-// Lease is the exclusive use of one wallet-rpc process (see package pool).
-type Lease interface {
-	Wallet() Wallet
-	Wait() time.Duration
-	Slot() int
-	// State is what this key left in the process at its last Release, or "".
-	State() string
-	Release(state string)
-	Discard()
-}
-
-// Leaser hands out leases keyed by escrow id and role.
-type Leaser interface {
-	Acquire(ctx context.Context, key string) (Lease, error)
-	// AcquireOwned returns (nil, nil) when key holds no process.
-	AcquireOwned(ctx context.Context, key string) (Lease, error)
-	// Transfer is AcquireOwned(from) with the process attached to key to
-	// from then on.
-	Transfer(ctx context.Context, from, to string) (Lease, error)
-	// TryAcquireIdle leases an idle process no key holds, or returns nil.
-	TryAcquireIdle(key string) Lease
-	Forget(key string)
-}
 
 // Config holds the dependencies of Activities.
 type Config struct {
@@ -117,34 +79,6 @@ type Config struct {
 	OnFinish func(FinishEvent)
 }
 
-// Metrics receives the activities' measurements. Implementations must be
-// safe for concurrent use and must not block.
-type Metrics interface {
-	// LeaseWait records how long a step waited for a wallet-rpc process.
-	LeaseWait(d time.Duration)
-	// RPCCall records one wallet call (method name only, never parameters).
-	RPCCall(method string, d time.Duration, err error)
-	// EscrowFinished records an escrow that ended with outcome.
-	EscrowFinished(outcome string)
-}
-
-// RunHistory reports other runs of a workflow id (Temporal visibility).
-type RunHistory interface {
-	// OtherRuns returns how many runs of workflowID other than runID exist.
-	OtherRuns(ctx context.Context, workflowID, runID string) (int, error)
-}
-
-// FinishEvent describes an escrow FinishEscrow has handled.
-type FinishEvent struct {
-	EscrowID, WorkflowID, RunID, Outcome string
-}
-
-type noMetrics struct{}
-
-func (noMetrics) LeaseWait(time.Duration)              {}
-func (noMetrics) RPCCall(string, time.Duration, error) {}
-func (noMetrics) EscrowFinished(string)                {}
-
 // Activities are the EscrowSetup activities. Register one value with the
 // worker; workflows refer to its methods through a nil *Activities.
 type Activities struct {
@@ -162,9 +96,10 @@ type Activities struct {
 	runs       RunHistory
 	stock      *stock // nil: off
 	mu         sync.Mutex
-	held       map[string]bool // escrows claimed and not finished, by id
-	freed      chan struct{}   // closed (and replaced) when an escrow leaves held
-	idleSince  time.Time       // when held last became empty
+	held       map[string]bool      // escrows claimed and not finished, by id
+	freed      chan struct{}        // closed (and replaced) when an escrow leaves held
+	idleSince  time.Time            // when held last became empty
+	finished   map[string]time.Time // runs whose FinishEscrow succeeded, by run id (see firstFinish)
 	admitWait  time.Duration
 }
 
@@ -193,6 +128,7 @@ func New(cfg Config) *Activities {
 		runs:       cfg.Runs,
 		maxEscrows: cfg.MaxEscrows,
 		held:       map[string]bool{},
+		finished:   map[string]time.Time{},
 		freed:      make(chan struct{}),
 		idleSince:  time.Now(),
 		admitWait:  cfg.AdmitWait,
@@ -391,6 +327,15 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		lease.Release(newState)
 	}()
 
+	if lease.State() == "" && stocked == nil {
+		// A process in an unknown state may hold another key's wallet (a
+		// lease discarded after a failed call): close it without saving,
+		// or create_wallet/open_wallet would store it and re-create files
+		// its escrow's FinishEscrow already removed.
+		if err := r.call(ctx, "close_wallet", r.w.DropWallet); err != nil && !rpcclient.IsCode(err, rpcclient.CodeNotOpen) {
+			return out, err
+		}
+	}
 	tag := attemptTag(ctx)
 	working, at := parseLeaseState(lease.State())
 	switch {
@@ -427,6 +372,12 @@ func (a *Activities) step(ctx context.Context, in StepInput, m stepMode, fn step
 		snap := snapshotName(in.EscrowID, in.Role, in.Round, tag)
 		if _, err := a.store.Snapshot(working, snap); err != nil {
 			log.Error("atomic copy failed", zap.String("src", working), zap.String("dst", snap), zap.Error(err))
+			if errors.Is(err, walletstore.ErrNotFound) {
+				// The working copy vanished under the open wallet: the
+				// committed snapshot it came from is intact and the retry
+				// reopens it.
+				return out, temporal.NewApplicationErrorWithCause("working copy "+working+" vanished before its snapshot", escrow.TypeWalletUnavailable, err)
+			}
 			return out, err
 		}
 		log.Info("atomic copy", zap.String("src", working), zap.String("dst", snap))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
@@ -267,6 +268,7 @@ func TestStepFastPath(t *testing.T) {
 
 	calls := f.world.Calls()
 	assert.Equal(t, []string{
+		"close_wallet nosave", // a fresh process: whatever it holds is dropped
 		"create_wallet " + working, "get_address", "store",
 		"prepare_multisig true",
 		"make_multisig", "store",
@@ -337,7 +339,9 @@ func TestStepRecoveryAfterWorkerRestart(t *testing.T) {
 			assert.True(t, out.Recovered, "the step went through the recovery path")
 
 			calls := f.world.Calls()[from:]
-			require.GreaterOrEqual(t, len(calls), 3)
+			require.GreaterOrEqual(t, len(calls), 4)
+			require.Equal(t, "close_wallet nosave", calls[0].Method+" "+calls[0].Arg, "a fresh process: whatever it holds is dropped")
+			calls = calls[1:]
 			require.Equal(t, "open_wallet", calls[0].Method)
 			reopened := calls[0].Arg
 			assert.NotEqual(t, snap, reopened, "a committed snapshot is never opened")
@@ -1027,4 +1031,154 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 		t.Fatal("the waiting claim did not go ahead")
 	}
 	assert.Contains(t, dirNames(t, f.dir), "e2.claim")
+}
+
+// fakeRuns is a RunHistory whose runs are open unless closed.
+type fakeRuns struct {
+	mu     sync.Mutex
+	closed map[string]bool // run id → closed
+}
+
+func (r *fakeRuns) OtherRuns(context.Context, string, string) (int, error) { return 0, nil }
+
+func (r *fakeRuns) Running(_ context.Context, _, runID string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.closed[runID], nil
+}
+
+func (r *fakeRuns) close(runID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed[runID] = true
+}
+
+// TestAdmissionSlotOfClosedRunReclaimed: an escrow claimed here whose
+// FinishEscrow never ran here (its claim's completion was lost and a retry
+// claimed it elsewhere, a cancel raced the claim, FinishEscrow ran out of
+// time) stops counting against MaxEscrows once its run is closed, and a
+// slot whose claim file is gone is reclaimed at once.
+func TestAdmissionSlotOfClosedRunReclaimed(t *testing.T) {
+	runs := &fakeRuns{closed: map[string]bool{}}
+	f := newFixture(t, func(c *Config) { c.MaxEscrows = 1; c.AdmitWait = 100 * time.Millisecond; c.Runs = runs })
+	runA, runB, runC := runInfo{RunID: "run-A"}, runInfo{RunID: "run-B"}, runInfo{RunID: "run-C"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+	requireAppError(t, err, escrow.TypeWorkerBusy, false)
+
+	runs.close("run-A")
+	mustExecute(t, f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+
+	require.NoError(t, os.Remove(filepath.Join(f.dir, "e2.claim")))
+	mustExecute(t, f.acts, runC, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e3"})
+}
+
+// TestFinishEscrowClaimReadErrorRetried: an I/O error reading the claim is
+// a retryable failure, not "not ours" (which would free the slot and leave
+// the files).
+func TestFinishEscrowClaimReadErrorRetried(t *testing.T) {
+	f := newFixture(t)
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	path := filepath.Join(f.dir, "e1.claim")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700)) // read fails with EISDIR
+	_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		assert.False(t, appErr.NonRetryable(), "an I/O error is retried: %v", err)
+	}
+	assert.Contains(t, f.acts.held, "e1", "the escrow still counts")
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	out := mustExecute(t, f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
+	assert.True(t, out.Owner)
+}
+
+// TestStepWorkingCopyVanishedIsRetried: a working copy deleted under the
+// open wallet (another worker's sweep) fails the commit retryably, and the
+// retry recovers from the committed snapshot.
+func TestStepWorkingCopyVanishedIsRetried(t *testing.T) {
+	f := newFixture(t)
+	in := StepInput{EscrowID: "e1", Role: "buyer", Round: "CREATING"}
+	created := mustExecute(t, f.acts, runInfo{}, f.acts.CreateWallet, in)
+	m, err := f.store.Verify(created.Snapshot)
+	require.NoError(t, err)
+	mustExecute(t, f.acts, runInfo{}, f.acts.PrepareMultisig, StepInput{EscrowID: "e1", Role: "buyer", Round: "PREPARING", Snapshot: created.Snapshot})
+	require.NoError(t, os.Remove(filepath.Join(f.dir, m.Source+".keys")))
+
+	in = StepInput{EscrowID: "e1", Role: "buyer", Round: "MAKING", Snapshot: created.Snapshot, PeerInfos: twoPeers}
+	_, err = execute(f.acts, runInfo{}, f.acts.MakeMultisig, in)
+	requireAppError(t, err, escrow.TypeWalletUnavailable, false)
+	retry := mustExecute(t, f.acts, runInfo{Attempt: 2}, f.acts.MakeMultisig, in)
+	assert.True(t, retry.Recovered)
+	_, err = f.store.Verify(retry.Snapshot)
+	require.NoError(t, err)
+}
+
+// TestNoStrayFilesFromADiscardedLease: a wallet left open in a process
+// whose lease was discarded (a failed call) is dropped, not saved, when the
+// process is lent to another escrow: the first escrow's end leaves only its
+// final files.
+func TestNoStrayFilesFromADiscardedLease(t *testing.T) {
+	f := newFixture(t)
+	f.leaser.reuseDiscarded = true
+	runA, runB := runInfo{RunID: "run-A"}, runInfo{RunID: "run-B"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	var keep []string
+	for _, role := range roles {
+		out := mustExecute(t, f.acts, runA, f.acts.CreateWallet, StepInput{EscrowID: "e1", Role: role, Round: "CREATING"})
+		keep = append(keep, out.Snapshot)
+	}
+	// The buyer's next call fails: its lease is discarded with the working
+	// copy still open in the process.
+	f.world.failNext("prepare_multisig", &rpcclient.TransportError{Method: "prepare_multisig", Err: errors.New("connection reset")})
+	_, err := execute(f.acts, runA, f.acts.PrepareMultisig, StepInput{EscrowID: "e1", Role: "buyer", Round: "PREPARING", Snapshot: keep[0]})
+	require.Error(t, err)
+	mustExecute(t, f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: keep})
+	names, err := f.store.List("e1.")
+	require.NoError(t, err)
+	require.ElementsMatch(t, keep, names)
+
+	// Another escrow gets the discarded process.
+	mustExecute(t, f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
+	mustExecute(t, f.acts, runB, f.acts.CreateWallet, StepInput{EscrowID: "e2", Role: "buyer", Round: "CREATING"})
+	names, err = f.store.List("e1.")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, keep, names, "e1's files after e2 took its discarded process")
+	for _, n := range dirNames(t, f.dir) {
+		if strings.HasPrefix(n, "e1.") && strings.Contains(n, ".work.") {
+			t.Errorf("stray working-copy file %s", n)
+		}
+	}
+}
+
+// countingMetrics counts EscrowFinished calls.
+type countingMetrics struct {
+	noMetrics
+	finished atomic.Int32
+}
+
+func (m *countingMetrics) EscrowFinished(string) { m.finished.Add(1) }
+
+// TestRetriedFinishCountsOnce: a FinishEscrow retried after a successful
+// attempt (its completion lost) counts the escrow once in the metrics and
+// exports it once.
+func TestRetriedFinishCountsOnce(t *testing.T) {
+	m := &countingMetrics{}
+	var exports atomic.Int32
+	f := newFixture(t, func(c *Config) {
+		c.Metrics = m
+		c.OnFinish = func(FinishEvent) { exports.Add(1) }
+	})
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	in := FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected}
+	mustExecute(t, f.acts, runA, f.acts.FinishEscrow, in)
+	mustExecute(t, f.acts, runInfo{RunID: "run-A", Attempt: 2}, f.acts.FinishEscrow, in)
+	assert.EqualValues(t, 1, m.finished.Load(), "metrics")
+	assert.EqualValues(t, 1, exports.Load(), "instrumentation exports")
 }

@@ -13,19 +13,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
 
 // tmpfsFixture is newFixture with the wallet dir on a tmpfs of the given
-// size ("4m"), mounted for the test. It needs root; under CI=true its
-// absence fails the test.
+// size ("4m"), mounted for the test. It needs root; under CI its absence
+// fails the test (testenv.InCI).
 func tmpfsFixture(t *testing.T, size string) *fixture {
 	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
+	skip := func(format string, args ...any) { t.Helper(); testenv.Missing(t, format, args...) }
 	if os.Geteuid() != 0 {
 		skip("needs root to mount a tmpfs")
 	}
@@ -61,8 +59,9 @@ func failedSave(method string) error {
 }
 
 // TestWalletRPCSaveFailureOnFullDisk: a multisig call that fails because
-// wallet-rpc could not save is typed DiskFull when the wallet dir is full,
-// not InvalidMultisigMessage (which the same error gets on a roomy disk).
+// wallet-rpc could not save is typed DiskFull when the wallet dir is full;
+// on a roomy disk (EIO, EMFILE) it is the retryable WalletUnavailable,
+// never InvalidMultisigMessage.
 func TestWalletRPCSaveFailureOnFullDisk(t *testing.T) {
 	f := tmpfsFixture(t, "4m")
 	s1 := createAndPrepare(t, f, "e1", "arbiter")
@@ -70,7 +69,7 @@ func TestWalletRPCSaveFailureOnFullDisk(t *testing.T) {
 
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
 	_, err := execute(f.acts, runInfo{}, f.acts.MakeMultisig, in)
-	requireAppError(t, err, escrow.TypeInvalidMultisigMessage, true)
+	requireAppError(t, err, escrow.TypeWalletUnavailable, false)
 
 	fillTo(t, f.dir, 256<<10)
 	f.world.failNext("make_multisig", failedSave("make_multisig"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strings"
 	"syscall"
 
 	"go.temporal.io/sdk/temporal"
@@ -52,6 +53,11 @@ func classify(err error) error {
 		return nonRetryable(escrow.TypeWalletDirUnwritable)
 	case errors.Is(err, context.Canceled):
 		return err
+	case errors.As(err, &rpcErr) && rpcErr.Code == rpcclient.CodeUnknown && isSaveFailure(rpcErr.Message):
+		// wallet-rpc could not write the wallet (EIO, EMFILE, …) on a dir
+		// that is neither full nor read-only (diskFault): not the peer's
+		// message; the retry reopens the last snapshot.
+		return temporal.NewApplicationErrorWithCause(err.Error(), escrow.TypeWalletUnavailable, err)
 	case errors.As(err, &rpcErr) && !rpcclient.IsRetryable(err):
 		if rpcErr.Code == rpcclient.CodeUnknown && isMultisigMethod(rpcErr.Method) {
 			return nonRetryable(escrow.TypeInvalidMultisigMessage)
@@ -63,6 +69,12 @@ func classify(err error) error {
 		return temporal.NewApplicationErrorWithCause(err.Error(), escrow.TypeWalletUnavailable, err)
 	}
 	return err
+}
+
+// isSaveFailure reports wallet-rpc's message for a wallet it could not
+// write ("failed to save file …").
+func isSaveFailure(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), "failed to save")
 }
 
 func isMultisigMethod(m string) bool {

@@ -44,6 +44,8 @@ func TestClassify(t *testing.T) {
 		{"read-only file system", fmt.Errorf("walletstore: %w", &os.PathError{Op: "link", Path: "/w/x", Err: syscall.EROFS}), escrow.TypeWalletDirUnwritable, true},
 		{"make_multisig unknown error (bad kex message)", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: "Kex message unexpectedly small."}, escrow.TypeInvalidMultisigMessage, true},
 		{"exchange_multisig_keys unknown error", fmt.Errorf("step: %w", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeUnknown, Message: "bad kex"}), escrow.TypeInvalidMultisigMessage, true},
+		{"make_multisig save failure (EIO)", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: `failed to save file "/w/e1.buyer.work.a1": Input/output error`}, escrow.TypeWalletUnavailable, false},
+		{"exchange_multisig_keys save failure (EMFILE)", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeUnknown, Message: "Failed to save file: too many open files"}, escrow.TypeWalletUnavailable, false},
 		{"open_wallet unknown error", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeUnknown, Message: "Failed to open wallet"}, escrow.TypeWalletRejected, true},
 		{"invalid password", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeInvalidPassword, Message: "Invalid password"}, escrow.TypeWalletRejected, true},
 		{"already multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeAlreadyMultisig, Message: "This wallet is already multisig"}, escrow.TypeWalletRejected, true},

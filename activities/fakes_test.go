@@ -301,6 +301,21 @@ func (f *fakeWallet) CloseWallet(ctx context.Context) error {
 	return f.closeLocked()
 }
 
+func (f *fakeWallet) DropWallet(ctx context.Context) error {
+	if err := f.world.enter(f.id, "close_wallet", "nosave"); err != nil {
+		f.world.leave()
+		return err
+	}
+	defer f.world.leave()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open == "" {
+		return notOpen("close_wallet")
+	}
+	f.open, f.st = "", fakeState{}
+	return nil
+}
+
 func (f *fakeWallet) Store(ctx context.Context) error {
 	if err := f.world.enter(f.id, "store", ""); err != nil {
 		f.world.leave()
@@ -425,6 +440,10 @@ type fakeLeaser struct {
 	world *fakeWorld
 	// spare is how many more idle processes TryAcquireIdle may hand out.
 	spare int
+	// reuseDiscarded lends the processes of discarded leases, with
+	// whatever they hold open, to new keys (as the pool does).
+	reuseDiscarded bool
+	discarded      []*fakeProc
 
 	mu     sync.Mutex
 	procs  map[string]*fakeProc // by key
@@ -472,6 +491,10 @@ func (l *fakeLeaser) Acquire(ctx context.Context, key string) (Lease, error) {
 	defer l.mu.Unlock()
 	l.event("acquire %s", key)
 	p := l.procs[key]
+	if p == nil && len(l.discarded) > 0 {
+		p, l.discarded = l.discarded[0], l.discarded[1:]
+		l.procs[key] = p
+	}
 	if p == nil {
 		l.nextID++
 		p = &fakeProc{w: &fakeWallet{world: l.world, id: l.nextID}}
@@ -609,6 +632,9 @@ func (f *fakeLease) Discard() {
 	f.p.busy, f.p.state = false, ""
 	if f.l.procs[f.key] == f.p {
 		delete(f.l.procs, f.key) // like the pool: the key loses the process
+		if f.l.reuseDiscarded {
+			f.l.discarded = append(f.l.discarded, f.p)
+		}
 	}
 }
 

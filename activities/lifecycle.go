@@ -199,9 +199,13 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	}
 	wfID, run := runID(ctx)
 	c, err := a.readClaim(in.EscrowID)
-	if err != nil || c.RunID != run {
-		// Not ours (a duplicate run) or never claimed: touch nothing.
-		return FinishOutput{}, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return FinishOutput{}, nil // never claimed: touch nothing
+	case err != nil && !errors.As(err, new(*json.SyntaxError)) && !errors.As(err, new(*json.UnmarshalTypeError)):
+		return FinishOutput{}, classify(err) // an I/O error: retried
+	case err != nil || c.RunID != run:
+		return FinishOutput{}, nil // not ours (a duplicate run): touch nothing
 	}
 	if activity.IsActivity(ctx) {
 		defer a.keepAlive(ctx)()
@@ -211,6 +215,9 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 			return // retried
 		}
 		a.release(in.EscrowID)
+		if !a.firstFinish(run) {
+			return // a retry whose earlier attempt succeeded: counted already
+		}
 		a.metrics.EscrowFinished(in.Outcome)
 		if a.onFinish != nil {
 			a.onFinish(FinishEvent{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Outcome: in.Outcome})
@@ -294,12 +301,38 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	return out, nil
 }
 
+// finishedKeep is how long firstFinish remembers a run: far beyond
+// FinishEscrow's retries.
+const finishedKeep = 24 * time.Hour
+
+// firstFinish reports whether run's FinishEscrow succeeds here for the
+// first time, so that metrics and the instrumentation export count an
+// escrow once however often a retry (whose earlier attempt's completion was
+// lost) runs it again.
+func (a *Activities) firstFinish(run string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	for r, at := range a.finished {
+		if now.Sub(at) > finishedKeep {
+			delete(a.finished, r)
+		}
+	}
+	if _, done := a.finished[run]; done {
+		return false
+	}
+	a.finished[run] = now
+	return true
+}
+
 // admit counts escrowID among the escrows this worker holds, waiting up to
 // admitWait (or until ctx ends) while that would exceed MaxEscrows. It
-// reports whether it did.
+// reports whether it did. A full worker first drops from its books the
+// escrows that no longer hold a slot (see reapHeld).
 func (a *Activities) admit(ctx context.Context, escrowID string) bool {
 	timer := time.NewTimer(a.admitWait)
 	defer timer.Stop()
+	reaped := false
 	for {
 		a.mu.Lock()
 		if a.maxEscrows <= 0 || len(a.held) < a.maxEscrows || a.held[escrowID] {
@@ -309,6 +342,12 @@ func (a *Activities) admit(ctx context.Context, escrowID string) bool {
 		}
 		freed := a.freed
 		a.mu.Unlock()
+		if !reaped {
+			reaped = true
+			if a.reapHeld(ctx) > 0 {
+				continue
+			}
+		}
 		select {
 		case <-freed:
 		case <-timer.C:
@@ -317,6 +356,35 @@ func (a *Activities) admit(ctx context.Context, escrowID string) bool {
 			return false
 		}
 	}
+}
+
+// reapHeld drops from the books the held escrows whose claim file is gone
+// or whose claiming run is closed in Temporal: a claim whose completion was
+// lost and that a retry made on another worker, a cancel racing the claim,
+// a FinishEscrow that never completed. It returns how many it dropped; an
+// escrow it cannot check stays held.
+func (a *Activities) reapHeld(ctx context.Context) int {
+	a.mu.Lock()
+	ids := make([]string, 0, len(a.held))
+	for id := range a.held {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		c, err := a.readClaim(id)
+		stale := errors.Is(err, fs.ErrNotExist)
+		if err == nil && a.runs != nil {
+			running, rerr := a.runs.Running(ctx, c.WorkflowID, c.RunID)
+			stale = rerr == nil && !running
+		}
+		if stale {
+			a.log.Warn("escrow dropped from the admission count: its run is closed", zap.String("escrow_id", id))
+			a.release(id)
+			n++
+		}
+	}
+	return n
 }
 
 // idleFor is how long the worker has held no escrow (0 while it holds one).

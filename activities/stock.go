@@ -80,10 +80,11 @@ type stock struct {
 	mu    sync.Mutex
 	ready []stockWallet
 	taken map[string]string // lease key of an escrow role → stock name it took
+	kept  map[string]bool   // stock names of failed escrows that could not be parked
 }
 
 func newStock(target int) *stock {
-	return &stock{target: target, wake: make(chan struct{}, 1), taken: map[string]string{}}
+	return &stock{target: target, wake: make(chan struct{}, 1), taken: map[string]string{}, kept: map[string]bool{}}
 }
 
 // claim moves the oldest ready wallet to key's.
@@ -120,9 +121,19 @@ func (s *stock) release(key string) string {
 	return name
 }
 
+// keep keeps name from the sweep for the life of the stock.
+func (s *stock) keep(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept[name] = true
+}
+
 func (s *stock) known(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.kept[name] {
+		return true
+	}
 	for _, sw := range s.ready {
 		if sw.name == name {
 			return true
@@ -249,28 +260,42 @@ func (a *Activities) takeStock(ctx context.Context, key string) (Lease, *stockWa
 
 // finishStock deals with the stock wallet the escrow role of key took, if
 // any, once FinishEscrow has closed the role's wallet: closed names the
-// working wallet it closed ("" if none). When that was the stock wallet, a
-// completed escrow's is removed and a failed one's is first copied under
-// the escrow's name, so that it is parked with the escrow's other wallets.
-// Otherwise it may still be open in some process and is left to the
-// orphan sweep.
+// working wallet it closed ("" if none). A completed escrow's is removed
+// when it was closed (otherwise it may still be open in some process and
+// is left to the orphan sweep). A failed escrow's is never left to the
+// sweep: it is copied under the escrow's name when it was closed, and
+// otherwise (close_wallet failed, its process was restarted, or the copy
+// failed on a full disk) its files are hard-linked under the escrow's name,
+// so that they are parked with the escrow's other wallets whatever happens
+// to the stock name. Only when that fails too does the name stay on the
+// stock's books, kept from the sweep while this worker runs.
 func (a *Activities) finishStock(key, escrowID, role string, completed bool, closed string) {
 	if a.stock == nil {
 		return
 	}
 	name := a.stock.release(key)
-	if name == "" || name != closed {
+	if name == "" {
 		return
 	}
-	if !completed {
-		dst := workName(escrowID, role, "stock")
-		if _, err := a.store.Snapshot(name, dst); err != nil {
-			a.log.Error("stock working copy not parked; the orphan sweep removes it",
-				zap.String("escrow_id", escrowID), zap.String("role", role), zap.Error(err))
+	if completed {
+		if name == closed {
+			a.removeStockWallet(name)
+		}
+		return
+	}
+	log := a.log.With(zap.String("escrow_id", escrowID), zap.String("role", role))
+	if name == closed {
+		_, err := a.store.Snapshot(name, workName(escrowID, role, "stock"))
+		if err == nil {
+			a.removeStockWallet(name)
 			return
 		}
+		log.Warn("stock working copy not copied; linking it", zap.Error(err))
 	}
-	a.removeStockWallet(name)
+	if err := a.store.Link(name, workName(escrowID, role, "stocklink")); err != nil {
+		a.stock.keep(name)
+		log.Error("stock working copy not parked; kept from the sweep while the worker runs", zap.Error(err))
+	}
 }
 
 func (a *Activities) removeStockWallet(name string) {

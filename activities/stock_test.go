@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,4 +201,37 @@ func TestStockFillsOnlyWithoutEscrows(t *testing.T) {
 	finished := time.Now()
 	waitStock(t, f.acts, 1)
 	assert.GreaterOrEqual(t, time.Since(finished), stockQuiet, "not before the quiet period")
+}
+
+// TestStockFailedEscrowNeverSwept: a failed escrow's stock wallets stay
+// parked under its name when close_wallet fails for one role and the
+// parking copy fails (a full disk) for another: the orphan sweep, then a
+// restart's sweep, leave the escrow a complete wallet per role.
+func TestStockFailedEscrowNeverSwept(t *testing.T) {
+	f := stockFixture(t, 3)
+	runA := runInfo{RunID: "run-A"}
+	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
+	forRoles(t, func(i int) (StepOutput, error) {
+		return execute(f.acts, runA, f.acts.CreateWallet, StepInput{EscrowID: "e1", Role: roles[i], Round: "CREATING"})
+	})
+	// The buyer's close_wallet fails; the vendor's parking copy lands on
+	// a name that is taken (as a full disk would fail it).
+	f.world.failNext("close_wallet", errors.New("connection reset"))
+	require.NoError(t, os.WriteFile(filepath.Join(f.dir, workName("e1", "vendor", "stock")+".keys"), nil, 0o600))
+	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
+	require.NoError(t, err)
+	assert.True(t, out.Parked)
+	f.acts.sweepStock(0)
+	f.restart() // a restarted worker knows no stock name
+	f.acts.sweepStock(0)
+	for _, role := range roles {
+		found := false
+		for _, tag := range []string{"stock", "stocklink"} {
+			b, err := os.ReadFile(filepath.Join(f.dir, workName("e1", role, tag)+".keys"))
+			if err == nil && len(b) > 0 {
+				found = true
+			}
+		}
+		assert.True(t, found, "%s's stock wallet parked under the escrow's name", role)
+	}
 }

@@ -299,6 +299,9 @@ func (b *harness) escrowflow(ctx context.Context, mode Mode, stock int) Run {
 	cfg.WalletRPCBinary = b.opts.WalletRPC
 	cfg.MasterSecret = []byte(randomHex(32))
 	cfg.Codec.KeysFile = b.codec
+	// Without escrowctl's key ring the bench's own throwaway testnet worker
+	// runs with plaintext history, which its client then reads.
+	cfg.Codec.InsecurePlaintextHistory = b.codec == ""
 	cfg.ShutdownTimeout = 10 * time.Second
 	if err := os.MkdirAll(cfg.WalletDir, 0o700); err != nil {
 		r.Err = err.Error()

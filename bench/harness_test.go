@@ -164,6 +164,11 @@ func (f *fakeWallet) ChangeWalletPassword(context.Context, string, string) error
 	return err
 }
 
+func (f *fakeWallet) DropWallet(context.Context) error {
+	_, err := f.call("drop_wallet")
+	return err
+}
+
 func (f *fakeWallet) Store(context.Context) error {
 	_, err := f.call("store")
 	return err

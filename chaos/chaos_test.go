@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,8 +34,8 @@ const masterSecret = "chaos-master-secret-0123456789abcdef0123456789abcdef"
 const (
 	// EnvTrials: empty for the short run (one trial of each fault kind, what
 	// `make test` runs); a number N for N worker-kill trials, N/4 (at least
-	// one) wallet-rpc-kill trials and one trial of each other kind (what
-	// `make chaos` runs, N=20); or an explicit plan such as
+	// one) wallet-rpc-kill trials, 3 Temporal SIGKILLs and one trial of each
+	// other kind (what `make chaos` runs, N=20); or an explicit plan such as
 	// "worker-kill=3,disk-full=1".
 	EnvTrials = "ESCROWFLOW_CHAOS_TRIALS"
 	// EnvSeed: the seed of every random choice (order, victims, rounds,
@@ -43,6 +44,9 @@ const (
 	EnvSeed = "ESCROWFLOW_CHAOS_SEED"
 	// EnvReport: when set, the final table is also written to this file.
 	EnvReport = "ESCROWFLOW_CHAOS_REPORT"
+	// EnvReportJSON: when set, the raw report (every trial, outcome and
+	// total, see jsonReport) is written to this file as JSON.
+	EnvReportJSON = "ESCROWFLOW_CHAOS_REPORT_JSON"
 	// EnvLogDir: when set, the worker logs are written to (and kept in)
 	// this directory instead of a temporary one.
 	EnvLogDir = "ESCROWFLOW_CHAOS_LOGDIR"
@@ -60,11 +64,19 @@ const (
 	faultWorkerKill      faultKind = "worker-kill"
 	faultWalletRPCKill   faultKind = "wallet-rpc-kill"
 	faultTemporalRestart faultKind = "temporal-restart"
+	faultTemporalKill    faultKind = "temporal-kill"
+	faultRestoreDrill    faultKind = "restore-drill"
 	faultDiskFull        faultKind = "disk-full"
 	faultReadOnly        faultKind = "read-only"
 )
 
-var allFaults = []faultKind{faultWorkerKill, faultWalletRPCKill, faultTemporalRestart, faultDiskFull, faultReadOnly}
+var allFaults = []faultKind{faultWorkerKill, faultWalletRPCKill, faultTemporalRestart, faultTemporalKill, faultRestoreDrill, faultDiskFull, faultReadOnly}
+
+// maxTrialAttempts bounds how often a trial whose fault did not land (the
+// target round was never reached, only idle processes were there to kill,
+// every escrow fitted on the disk, nothing recovered) is run again, with
+// fresh escrows; after that the run fails.
+const maxTrialAttempts = 3
 
 // config is the run's plan.
 type config struct {
@@ -111,6 +123,8 @@ func parseConfig(t *testing.T) config {
 		cfg.plan[faultWorkerKill] = n
 		cfg.plan[faultWalletRPCKill] = max(1, n/4)
 		cfg.plan[faultTemporalRestart] = 1
+		cfg.plan[faultTemporalKill] = 3
+		cfg.plan[faultRestoreDrill] = 1
 		cfg.plan[faultDiskFull] = 1
 		cfg.plan[faultReadOnly] = 1
 	default:
@@ -223,9 +237,10 @@ func TestChaos(t *testing.T) {
 	// with t.Fatal: a missing trial then shows as not accounted for.
 	defer h.finish(t, plan, &rows, started)
 	for i, kind := range plan {
-		tr := h.runTrial(t, i+1, kind)
-		rows = append(rows, tr)
-		fmt.Println("chaos: " + tr.line())
+		for _, tr := range h.runTrial(t, i+1, kind) {
+			rows = append(rows, tr)
+			fmt.Println("chaos: " + tr.line())
+		}
 	}
 }
 
@@ -255,6 +270,15 @@ func (h *harness) finish(t *testing.T, plan []faultKind, rowsp *[]*trialResult, 
 	if p := os.Getenv(EnvReport); p != "" {
 		if err := os.WriteFile(p, []byte(report), 0o644); err != nil {
 			t.Errorf("chaos: write report: %v", err)
+		}
+	}
+	if p := os.Getenv(EnvReportJSON); p != "" {
+		b, err := json.MarshalIndent(newJSONReport(rows, tot, h.cfg, time.Since(started)), "", "  ")
+		if err == nil {
+			err = os.WriteFile(p, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			t.Errorf("chaos: write JSON report: %v", err)
 		}
 	}
 	for _, c := range h.snaps.changed() {
@@ -289,12 +313,17 @@ func planTrials(cfg config) []faultKind {
 		kills = append(kills, faultWalletRPCKill)
 	}
 	rng.Shuffle(len(kills), func(i, j int) { kills[i], kills[j] = kills[j], kills[i] })
-	for range cfg.plan[faultTemporalRestart] {
-		pos := len(kills) / 2
-		if len(kills) > 2 {
-			pos = 1 + rng.IntN(len(kills)-1)
+	for _, k := range []faultKind{faultTemporalRestart, faultTemporalKill} {
+		for range cfg.plan[k] {
+			pos := len(kills) / 2
+			if len(kills) > 2 {
+				pos = 1 + rng.IntN(len(kills)-1)
+			}
+			kills = append(kills[:pos], append([]faultKind{k}, kills[pos:]...)...)
 		}
-		kills = append(kills[:pos], append([]faultKind{faultTemporalRestart}, kills[pos:]...)...)
+	}
+	for range cfg.plan[faultRestoreDrill] {
+		kills = append(kills, faultRestoreDrill)
 	}
 	for range cfg.plan[faultDiskFull] {
 		kills = append(kills, faultDiskFull)
@@ -350,14 +379,19 @@ func (o outcome) untypedFailure() bool {
 
 // trialResult is one row of the table.
 type trialResult struct {
-	n        int
-	kind     faultKind
-	when     string // the escrows' states at the fault
-	outcomes []outcome
-	dur      time.Duration
-	notes    []string
-	notRun   string // why the trial did not run (no tmpfs)
-	problem  string // the fault could not be injected as planned
+	n       int
+	kind    faultKind
+	attempt int    // 1, or more when earlier attempts' faults did not land
+	missed  string // the fault did not land (see maxTrialAttempts)
+	// superseded: the fault did not land and a later attempt was made;
+	// its checks still count, the trial does not.
+	superseded bool
+	when       string // the escrows' states at the fault
+	outcomes   []outcome
+	dur        time.Duration
+	notes      []string
+	notRun     string // why the trial did not run (no tmpfs)
+	problem    string // the fault could not be injected as planned
 	// Must-be-zero figures found by the checks after the trial.
 	snapsChanged, temps, orphans int
 	// lost lists escrows that ended FAILED after a fault they must recover
@@ -372,6 +406,9 @@ type trialResult struct {
 	strays []string
 	// startFailures lists worker starts that failed (and were retried).
 	startFailures []string
+	// duplicated lists escrows with more than one run after a Temporal
+	// crash: must be none.
+	duplicated []string
 }
 
 func (tr *trialResult) recovered() int {
@@ -387,8 +424,11 @@ func (tr *trialResult) line() string {
 	for _, o := range tr.outcomes {
 		outs = append(outs, o.String())
 	}
-	s := fmt.Sprintf("trial %d %s at [%s]: %s; recovered %d; %s", tr.n, tr.kind, tr.when, strings.Join(outs, ", "),
+	s := fmt.Sprintf("trial %d%s %s at [%s]: %s; recovered %d; %s", tr.n, tr.attemptTag(), tr.kind, tr.when, strings.Join(outs, ", "),
 		tr.recovered(), tr.dur.Round(time.Second))
+	if tr.superseded {
+		s += "; FAULT DID NOT LAND, retried: " + tr.missed
+	}
 	if tr.notRun != "" {
 		s += "; NOT RUN: " + tr.notRun
 	}
@@ -404,10 +444,47 @@ func (tr *trialResult) line() string {
 	return s
 }
 
-// runTrial runs one trial of kind and its checks.
-func (h *harness) runTrial(t *testing.T, n int, kind faultKind) *trialResult {
+// attemptTag is "" for a first attempt, "b", "c", … for later ones.
+func (tr *trialResult) attemptTag() string {
+	if tr.attempt <= 1 {
+		return ""
+	}
+	return string(rune('a' + tr.attempt - 1))
+}
+
+// ids returns k fresh escrow ids for the trial's attempt.
+func (tr *trialResult) ids(k int) []string { return ids(tr.n, tr.attemptTag(), tr.kind, k) }
+
+// escrowID is one more escrow id of the trial's attempt, named by what.
+func (tr *trialResult) escrowID(what string) string {
+	return fmt.Sprintf("t%02d%s-%s-%s", tr.n, tr.attemptTag(), shortKind[tr.kind], what)
+}
+
+// runTrial runs trial n of kind and its checks, again with fresh escrows
+// while its fault does not land (at most maxTrialAttempts times); a fault
+// that never lands is a problem of the trial, which fails the run. It
+// returns a row per attempt.
+func (h *harness) runTrial(t *testing.T, n int, kind faultKind) []*trialResult {
 	t.Helper()
-	tr := &trialResult{n: n, kind: kind}
+	var rows []*trialResult
+	for attempt := 1; ; attempt++ {
+		tr := h.runAttempt(t, n, kind, attempt)
+		rows = append(rows, tr)
+		if tr.missed == "" {
+			return rows
+		}
+		if attempt == maxTrialAttempts {
+			tr.problem = fmt.Sprintf("the fault did not land in %d attempts (last: %s)", attempt, tr.missed)
+			return rows
+		}
+		tr.superseded = true
+	}
+}
+
+// runAttempt runs one attempt of trial n.
+func (h *harness) runAttempt(t *testing.T, n int, kind faultKind, attempt int) *trialResult {
+	t.Helper()
+	tr := &trialResult{n: n, kind: kind, attempt: attempt}
 	h.cur = tr
 	defer func() { h.cur = nil }()
 	start := time.Now()
@@ -419,6 +496,10 @@ func (h *harness) runTrial(t *testing.T, n int, kind faultKind) *trialResult {
 		h.trialWalletRPCKill(t, tr)
 	case faultTemporalRestart:
 		h.trialTemporalRestart(t, tr)
+	case faultTemporalKill:
+		h.trialTemporalKill(t, tr)
+	case faultRestoreDrill:
+		h.trialRestoreDrill(t, tr)
 	case faultDiskFull:
 		h.trialDiskFull(t, tr)
 	case faultReadOnly:
@@ -429,13 +510,15 @@ func (h *harness) runTrial(t *testing.T, n int, kind faultKind) *trialResult {
 	return tr
 }
 
-// ids returns k fresh escrow ids for trial n.
-func ids(n int, kind faultKind, k int) []string {
-	short := map[faultKind]string{faultWorkerKill: "wk", faultWalletRPCKill: "rk", faultTemporalRestart: "tr",
-		faultDiskFull: "df", faultReadOnly: "ro"}[kind]
+// shortKind abbreviates a fault kind in escrow ids.
+var shortKind = map[faultKind]string{faultWorkerKill: "wk", faultWalletRPCKill: "rk", faultTemporalRestart: "tr",
+	faultTemporalKill: "tk", faultRestoreDrill: "rd", faultDiskFull: "df", faultReadOnly: "ro"}
+
+// ids returns k fresh escrow ids for trial n's attempt tag.
+func ids(n int, tag string, kind faultKind, k int) []string {
 	out := make([]string, k)
 	for i := range out {
-		out[i] = fmt.Sprintf("t%02d-%s-%d", n, short, i+1)
+		out[i] = fmt.Sprintf("t%02d%s-%s-%d", n, tag, shortKind[kind], i+1)
 	}
 	return out
 }
@@ -738,11 +821,13 @@ func (tr *trialResult) expectType(want string) {
 // figures are the run's totals.
 type figures struct {
 	planned, trials, notRun, problems      int
+	retried                                int
 	escrows, completed, verified, failed   int
 	failedTyped, failedUntyped, unverified int
 	stuck, snapshotsChanged, temps         int
 	orphans, recovered, snapshotsSeen      int
 	lost, mistyped, strays, startFailures  []string
+	duplicated                             []string
 	byType                                 map[string]int
 	killPoints                             map[string]int
 }
@@ -754,7 +839,11 @@ func totals(rows []*trialResult, planned int) figures {
 			f.notRun++
 			continue
 		}
-		f.trials++
+		if tr.superseded {
+			f.retried++
+		} else {
+			f.trials++
+		}
 		if tr.problem != "" {
 			f.problems++
 		}
@@ -762,6 +851,7 @@ func totals(rows []*trialResult, planned int) figures {
 		f.orphans += tr.orphans
 		f.recovered += tr.recovered()
 		f.lost = append(f.lost, tr.lost...)
+		f.duplicated = append(f.duplicated, tr.duplicated...)
 		f.mistyped = append(f.mistyped, tr.mistyped...)
 		f.strays = append(f.strays, tr.strays...)
 		for _, sf := range tr.startFailures {
@@ -816,6 +906,7 @@ func (f figures) failures() []string {
 	add(f.failedUntyped, "escrows failed without a type")
 	add(f.problems, "trials whose fault could not be injected")
 	add(len(f.lost), "escrows lost to a fault they must recover from")
+	add(len(f.duplicated), "escrows run more than once")
 	add(len(f.mistyped), "disk/dir faults reported under another type")
 	add(len(f.strays), "stray files of ended escrows")
 	add(len(f.startFailures), "worker starts that failed")
@@ -843,7 +934,10 @@ func renderReport(rows []*trialResult, f figures, cfg config, elapsed time.Durat
 		if tr.problem != "" {
 			outcome += " (PROBLEM: " + tr.problem + ")"
 		}
-		table = append(table, []string{strconv.Itoa(tr.n), string(tr.kind), tr.when, strconv.Itoa(len(tr.outcomes)),
+		if tr.superseded {
+			outcome += " (FAULT DID NOT LAND, retried: " + tr.missed + ")"
+		}
+		table = append(table, []string{strconv.Itoa(tr.n) + tr.attemptTag(), string(tr.kind), tr.when, strconv.Itoa(len(tr.outcomes)),
 			outcome, strconv.Itoa(tr.recovered()), tr.dur.Round(time.Second).String()})
 	}
 	fmt.Fprintf(&b, "\nchaos run: seed %d, plan %s, %s\n\n", cfg.seed, planString(cfg), elapsed.Round(time.Second))
@@ -863,6 +957,7 @@ func renderReport(rows []*trialResult, f figures, cfg config, elapsed time.Durat
 	tot := [][]string{
 		{"trials run (planned)", fmt.Sprintf("%d (%d)", f.trials, f.planned)},
 		{"trials not run", strconv.Itoa(f.notRun)},
+		{"attempts retried because the fault did not land", strconv.Itoa(f.retried)},
 		{"escrows", strconv.Itoa(f.escrows)},
 		{"completed, wallets verified", strconv.Itoa(f.verified)},
 		{"failed with a type", fmt.Sprintf("%d (%s)", f.failedTyped, strings.Join(types, ", "))},
@@ -876,6 +971,7 @@ func renderReport(rows []*trialResult, f figures, cfg config, elapsed time.Durat
 		{"completed but not verified (must be 0)", strconv.Itoa(f.unverified)},
 		{"failed without a type (must be 0)", strconv.Itoa(f.failedUntyped)},
 		{"lost after a kill or restart (must be 0)", strconv.Itoa(len(f.lost))},
+		{"run more than once after a Temporal crash (must be 0)", strconv.Itoa(len(f.duplicated))},
 		{"disk/dir faults reported under another type (must be 0)", strconv.Itoa(len(f.mistyped))},
 		{"stray files of ended escrows (must be 0)", strconv.Itoa(len(f.strays))},
 		{"worker starts that failed and were retried (must be 0)", strconv.Itoa(len(f.startFailures))},
@@ -883,6 +979,9 @@ func renderReport(rows []*trialResult, f figures, cfg config, elapsed time.Durat
 	writeMarkdown(&b, []string{"total", "value"}, tot)
 	for _, u := range f.lost {
 		fmt.Fprintln(&b, "lost: "+u)
+	}
+	for _, u := range f.duplicated {
+		fmt.Fprintln(&b, "duplicated: "+u)
 	}
 	for _, u := range f.mistyped {
 		fmt.Fprintln(&b, "mistyped: "+u)

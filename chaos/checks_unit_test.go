@@ -131,6 +131,21 @@ func TestFiguresFailures(t *testing.T) {
 	right := &trialResult{n: 1, kind: faultDiskFull, outcomes: []outcome{{id: "f", failType: "DiskFull"}}}
 	right.expectType("DiskFull")
 	require.Empty(t, totals([]*trialResult{right}, 1).failures())
+
+	// A kill trial whose escrows recovered nothing missed its fault; a
+	// superseded attempt does not count as the trial, a fault that never
+	// landed fails the run.
+	norec := &trialResult{n: 1, kind: faultWorkerKill, outcomes: []outcome{{id: "g", completed: true}}}
+	norec.expectRecovery()
+	require.NotEmpty(t, norec.missed)
+	norec.superseded = true
+	landed := &trialResult{n: 1, attempt: 2, kind: faultWorkerKill, outcomes: []outcome{{id: "h", completed: true, recovered: 2}}}
+	landed.expectRecovery()
+	require.Empty(t, landed.missed)
+	require.Empty(t, totals([]*trialResult{norec, landed}, 1).failures(), "a retried trial that landed")
+	never := &trialResult{n: 1, attempt: 3, kind: faultWorkerKill, problem: "the fault did not land in 3 attempts"}
+	require.Len(t, totals([]*trialResult{norec, never}, 1).failures(), 1)
+	require.Equal(t, []string{"t01b-wk-1", "t01b-wk-2"}, landed.ids(2))
 }
 
 func TestEscrowRoundsFromTheLog(t *testing.T) {

@@ -72,7 +72,7 @@ func roundIndex(state string) int {
 func (h *harness) trialWorkerKill(t *testing.T, tr *trialResult) {
 	t.Helper()
 	w := h.mainWorker(t)
-	escrows := ids(tr.n, tr.kind, h.cfg.escrows)
+	escrows := tr.ids(h.cfg.escrows)
 	victim := h.rng.IntN(len(escrows))
 	target := killRounds[h.rng.IntN(len(killRounds))]
 	var jitter time.Duration
@@ -82,7 +82,7 @@ func (h *harness) trialWorkerKill(t *testing.T, tr *trialResult) {
 	t0 := time.Now()
 	h.startStaggered(t, escrows, 4*time.Second)()
 	if !w.waitRound(escrows[victim], target, 3*time.Minute) {
-		tr.notes = append(tr.notes, fmt.Sprintf("escrow %d never reached %s on this worker", victim+1, target))
+		tr.missed = fmt.Sprintf("escrow %d never reached %s on this worker", victim+1, target)
 	}
 	time.Sleep(jitter)
 	children := w.poolPIDs()
@@ -103,7 +103,17 @@ func (h *harness) trialWorkerKill(t *testing.T, tr *trialResult) {
 	h.main = h.startWorker(t, h.mainDir)
 	tr.outcomes = h.await(t, escrows, h.mainDir)
 	tr.expectCompleted()
+	tr.expectRecovery()
 	h.check(tr, h.mainDir, h.main)
+}
+
+// expectRecovery marks a kill trial whose escrows show no recovery (no
+// round resumed from a snapshot or retried) as one whose fault did not
+// land: the kill hit nothing the escrows needed.
+func (tr *trialResult) expectRecovery() {
+	if tr.missed == "" && tr.recovered() == 0 {
+		tr.missed = "no step of the trial's escrows was recovered or retried after the kill"
+	}
 }
 
 // cpuTicks returns the user+system CPU ticks of pid so far.
@@ -162,12 +172,12 @@ func busyWalletRPCs(w *workerProc, within time.Duration) []int {
 func (h *harness) trialWalletRPCKill(t *testing.T, tr *trialResult) {
 	t.Helper()
 	w := h.mainWorker(t)
-	escrows := ids(tr.n, tr.kind, h.cfg.rpcKill)
+	escrows := tr.ids(h.cfg.rpcKill)
 	targets := []string{string(escrow.StateCreating), string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 3*time.Second)()
 	if i, _ := h.waitAnyState(escrows, []string{target}, 3*time.Minute); i < 0 {
-		tr.notes = append(tr.notes, "no escrow seen in "+target+"; killed at the next busy moment")
+		tr.missed = "no escrow seen in " + target
 	}
 	victims := busyWalletRPCs(w, 5*time.Second)
 	states := h.states(escrows)
@@ -200,19 +210,37 @@ func (h *harness) trialWalletRPCKill(t *testing.T, tr *trialResult) {
 			what = "idle (none busy)"
 		}
 		tr.notes = append(tr.notes, fmt.Sprintf("killed %s wallet-rpc pids %v", what, killed))
-		if len(killed) == 0 {
-			tr.problem = "no wallet-rpc process could be killed"
+		switch {
+		case len(killed) == 0:
+			tr.missed = "no wallet-rpc process could be killed"
+		case idle && tr.missed == "":
+			tr.missed = "only idle wallet-rpc processes were there to kill"
 		}
 		states = append(states, fmt.Sprintf("(%d %s wallet-rpc killed)", len(killed), strings.Fields(what)[0]))
 	}
 	tr.when = whenString(states[:len(escrows)]) + " " + strings.Join(states[len(escrows):], " ")
 	tr.outcomes = h.await(t, escrows, h.mainDir)
 	// The pool replaced the killed processes.
-	if got := len(w.poolPIDs()); got != h.cfg.poolSize {
-		tr.notes = append(tr.notes, fmt.Sprintf("pool runs %d wallet-rpc processes after the trial, want %d", got, h.cfg.poolSize))
+	if got := h.poolSizeAfter(w); got != h.cfg.poolSize {
+		tr.problem = fmt.Sprintf("pool runs %d wallet-rpc processes after the trial, want %d", got, h.cfg.poolSize)
 	}
 	tr.expectCompleted()
+	tr.expectRecovery()
 	h.check(tr, h.mainDir, w)
+}
+
+// poolSizeAfter returns how many wallet-rpc processes w's pool runs once its
+// restarts have settled (the pool restarts a killed process after a
+// backoff): it waits up to 30 s for the configured size.
+func (h *harness) poolSizeAfter(w *workerProc) int {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := len(w.poolPIDs())
+		if got == h.cfg.poolSize || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // trialTemporalRestart restarts the Temporal dev server (stop by PID, start
@@ -224,18 +252,22 @@ func (h *harness) trialTemporalRestart(t *testing.T, tr *trialResult) {
 	t.Helper()
 	w := h.mainWorker(t)
 	pid := w.pid
-	escrows := ids(tr.n, tr.kind, 2)
+	escrows := tr.ids(2)
 	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
 	h.waitAnyState(escrows, []string{target}, 3*time.Minute)
-	tr.when = whenString(h.states(escrows))
+	states := h.states(escrows)
+	tr.when = whenString(states)
+	if !anyRunning(states) {
+		tr.missed = "no escrow was running at the restart"
+	}
 	oldPID := h.tp.PID
 	down := h.tp.Restart(t)
 	tr.notes = append(tr.notes, fmt.Sprintf("temporal pid %d stopped, pid %d serving on %s after %s", oldPID, h.tp.PID, h.tp.HostPort, down.Round(100*time.Millisecond)))
 	how := "its escrows completed"
 	if h.cfg.probe {
-		after := fmt.Sprintf("t%02d-tr-after", tr.n)
+		after := tr.escrowID("after")
 		h.start(t, after)
 		escrows = append(escrows, after)
 		how += ", and escrow " + after + " started after the restart"
@@ -248,6 +280,16 @@ func (h *harness) trialTemporalRestart(t *testing.T, tr *trialResult) {
 	}
 	tr.expectCompleted()
 	h.check(tr, h.mainDir, w)
+}
+
+// anyRunning reports whether one of states is a running escrow's.
+func anyRunning(states []string) bool {
+	for _, s := range states {
+		if roundIndex(s) >= 0 && roundIndex(s) < len(killRounds) {
+			return true
+		}
+	}
+	return false
 }
 
 // tmpfsRun is a trial over a tmpfs wallet dir and the worker over it.
@@ -338,12 +380,17 @@ func (h *harness) trialDiskFull(t *testing.T, tr *trialResult) {
 			size = kib << 10
 		}
 	}
+	// A retry (everything fitted last time) gets two thirds of the space
+	// per earlier attempt.
+	for range tr.attempt - 1 {
+		size = size * 2 / 3
+	}
 	r := h.tmpfsTrial(t, tr, size)
 	if r == nil {
 		return
 	}
 	defer r.finish(t, tr)
-	escrows := ids(tr.n, tr.kind, 2)
+	escrows := tr.ids(2)
 	// Track the peak usage while the escrows run.
 	var peak int64
 	stop := make(chan struct{})
@@ -376,7 +423,7 @@ func (h *harness) trialDiskFull(t *testing.T, tr *trialResult) {
 		}
 	}
 	if failed == 0 {
-		tr.notes = append(tr.notes, "every escrow fitted: no disk-full failure (tmpfs too big for this run)")
+		tr.missed = fmt.Sprintf("every escrow fitted in %d KiB: no disk-full failure", total>>10)
 	}
 	tr.expectType(escrow.TypeDiskFull)
 	h.parkedCheck(tr, r.d.wallets)
@@ -462,7 +509,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 		return
 	}
 	defer r.finish(t, tr)
-	escrows := ids(tr.n, tr.kind, 2)
+	escrows := tr.ids(2)
 	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
@@ -501,7 +548,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 		}
 		tr.when += " (worker killed; dir read-only under a new worker)"
 	}
-	after := fmt.Sprintf("t%02d-ro-after", tr.n)
+	after := tr.escrowID("after")
 	h.start(t, after)
 	escrows = append(escrows, after)
 	tr.outcomes = h.await(t, escrows, r.d.wallets)
@@ -511,6 +558,15 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 		}
 	}
 	tr.expectType(escrow.TypeWalletDirUnwritable)
+	failed := 0
+	for _, o := range tr.outcomes {
+		if !o.completed && !o.stuck {
+			failed++
+		}
+	}
+	if failed == 0 && tr.missed == "" {
+		tr.missed = "every escrow completed: the dir never turned read-only under one"
+	}
 	tr.notes = append(tr.notes, "failed in "+h.failedRounds(escrows))
 	h.parkedCheck(tr, r.d.wallets)
 	h.check(tr, r.d.wallets, r.w)

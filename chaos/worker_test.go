@@ -98,6 +98,8 @@ func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, e
 		"ESCROWFLOW_WALLET_RPC="+h.walletRPC,
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
 		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
+		// The run reads results and histories with a plain client.
+		"ESCROWFLOW_INSECURE_PLAINTEXT_HISTORY=true",
 	)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The worker dies with the test process.

@@ -162,7 +162,7 @@ func TestHandler(t *testing.T) {
 	require.NoError(t, err)
 	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{enc}})
 	require.NoError(t, err)
-	srv := httptest.NewServer(Handler(c, "tok", "http://127.0.0.1:8233"))
+	srv := httptest.NewServer(Handler(c, HandlerOptions{Token: "tok", Origin: "http://127.0.0.1:8233"}))
 	defer srv.Close()
 
 	post := func(auth string) *http.Response {
@@ -196,4 +196,30 @@ func TestHandler(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &out))
 	require.Len(t, out.Payloads, 1)
 	require.Equal(t, `"hello"`, string(out.Payloads[0].Data))
+}
+
+// TestHandlerRefusesForeignHostAndLargeBodies: with Hosts set, a request
+// naming another host (DNS rebinding) is refused before anything is
+// decoded, with the right token or not; a body over MaxRequestBody is
+// refused with 413.
+func TestHandlerRefusesForeignHostAndLargeBodies(t *testing.T) {
+	c := mustParse(t, keyA)
+	srv := httptest.NewServer(Handler(c, HandlerOptions{Token: "tok", Hosts: []string{"127.0.0.1", "localhost"}}))
+	defer srv.Close()
+	post := func(host string, body io.Reader) int {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/decode", body)
+		require.NoError(t, err)
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	require.Equal(t, http.StatusMisdirectedRequest, post("evil.example:"+port, strings.NewReader(`{"payloads":[]}`)))
+	require.Equal(t, http.StatusOK, post("localhost:"+port, strings.NewReader(`{"payloads":[]}`)))
+	big := `{"payloads":[{"data":"` + strings.Repeat("A", MaxRequestBody) + `"}]}`
+	require.Equal(t, http.StatusRequestEntityTooLarge, post("127.0.0.1:"+port, strings.NewReader(big)))
 }

@@ -35,6 +35,8 @@ var composeWorkerEnv = map[string]string{
 	"ESCROWFLOW_MASTER_SECRET_FILE": "/run/secrets/master_key",
 	"ESCROWFLOW_CODEC_KEYS_FILE":    "/run/secrets/codec_keys",
 	"ESCROWFLOW_CODEC_ADDRESS":      "0.0.0.0:8234",
+	"ESCROWFLOW_CODEC_TOKEN_FILE":   "/run/secrets/codec_token",
+	"ESCROWFLOW_CODEC_HOSTS":        "127.0.0.1,localhost",
 	"ESCROWFLOW_CODEC_ORIGIN":       "http://127.0.0.1:8233",
 	"ESCROWFLOW_METRICS_ADDRESS":    "0.0.0.0:9464",
 }
@@ -210,7 +212,7 @@ func TestComposeWorker(t *testing.T) {
 	// Secrets: files under ./secrets/ (git-ignored), mounted where the
 	// *_FILE variables point.
 	root := repoRoot(t)
-	files := map[string]string{"master_key": "secrets/master.key", "codec_keys": "secrets/codec.keys"}
+	files := map[string]string{"master_key": "secrets/master.key", "codec_keys": "secrets/codec.keys", "codec_token": "secrets/codec.token"}
 	if len(p.Secrets) != len(files) {
 		t.Errorf("secrets %v, want %v", p.Secrets, files)
 	}
@@ -234,7 +236,7 @@ func TestComposeWorker(t *testing.T) {
 		}
 		mounted[s.Source] = target
 	}
-	for envName, secret := range map[string]string{"ESCROWFLOW_MASTER_SECRET_FILE": "master_key", "ESCROWFLOW_CODEC_KEYS_FILE": "codec_keys"} {
+	for envName, secret := range map[string]string{"ESCROWFLOW_MASTER_SECRET_FILE": "master_key", "ESCROWFLOW_CODEC_KEYS_FILE": "codec_keys", "ESCROWFLOW_CODEC_TOKEN_FILE": "codec_token"} {
 		if mounted[secret] == "" || got[envName] != mounted[secret] {
 			t.Errorf("%s=%q, but secret %s is mounted at %q", envName, got[envName], secret, mounted[secret])
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/internal/testenv"
 )
 
 // section returns the text of the README section "## title", up to the next
@@ -108,7 +109,7 @@ func TestReadmeDeploymentDocs(t *testing.T) {
 // worker accepts what they make.
 func TestSecretCommands(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
+		testenv.Missing(t, "no sh")
 	}
 	root := repoRoot(t)
 	readme := section(t, readFile(t, root, "README.md"), "Containers")
@@ -122,8 +123,8 @@ func TestSecretCommands(t *testing.T) {
 			}
 		}
 	}
-	if len(cmds) != 3 {
-		t.Fatalf("README.md Containers: %d secret commands, want mkdir and two files:\n%v", len(cmds), cmds)
+	if len(cmds) != 4 {
+		t.Fatalf("README.md Containers: %d secret commands, want mkdir and three files:\n%v", len(cmds), cmds)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "-ec", strings.Join(cmds, "\n"))
@@ -131,7 +132,7 @@ func TestSecretCommands(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, f := range []string{"master.key", "codec.keys"} {
+	for _, f := range []string{"master.key", "codec.keys", "codec.token"} {
 		fi, err := os.Stat(filepath.Join(dir, "secrets", f))
 		if err != nil {
 			t.Fatal(err)

@@ -255,6 +255,42 @@ func TestEscrowSetup(t *testing.T) {
 		require.NotContains(t, text, masterSecret)
 		require.NotContains(t, text, "MultisigxV2", "a multisig message leaked into the logs")
 	})
+
+	t.Run("the three roles of a round overlap in time", func(t *testing.T) {
+		// Per committing round of each escrow: every role leased its
+		// process (its step began) before any role committed its snapshot
+		// (its step ended). Rounds run one role after another would have
+		// a commit before the next role's lease.
+		for _, id := range ids {
+			for _, round := range []escrow.Round{escrow.RoundCreate, escrow.RoundMake, escrow.RoundExchange1, escrow.RoundExchange2} {
+				var lastLease, firstCommit time.Time
+				leases, commits := map[string]bool{}, map[string]bool{}
+				for _, e := range logs.All() {
+					f := e.ContextMap()
+					if f["escrow_id"] != id || f["round"] != string(round) {
+						continue
+					}
+					role, _ := f["role"].(string)
+					switch e.Message {
+					case "lease acquired":
+						leases[role] = true
+						if e.Time.After(lastLease) {
+							lastLease = e.Time
+						}
+					case "atomic copy":
+						commits[role] = true
+						if firstCommit.IsZero() || e.Time.Before(firstCommit) {
+							firstCommit = e.Time
+						}
+					}
+				}
+				require.Len(t, leases, 3, "%s %s: a lease per role", id, round)
+				require.Len(t, commits, 3, "%s %s: a commit per role", id, round)
+				require.True(t, lastLease.Before(firstCommit), "%s %s: the last role's step began at %s, after the first commit at %s",
+					id, round, lastLease.Format(time.StampMicro), firstCommit.Format(time.StampMicro))
+			}
+		}
+	})
 }
 
 // TestWorkerKilledDuringMaking kills the worker process (SIGKILL) as soon as

@@ -68,6 +68,9 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 	cfg.WalletRPCBinary = testenv.RequireBinary(t, "monero-wallet-rpc")
 	cfg.MasterSecret = []byte(masterSecret)
 	cfg.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	// The tests read results and record histories with a plain client;
+	// codec_test.go sets a key ring instead.
+	cfg.Codec.InsecurePlaintextHistory = true
 	for _, f := range tweak {
 		f(&cfg)
 	}
@@ -262,6 +265,7 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 		"ESCROWFLOW_WALLET_RPC="+testenv.RequireBinary(t, "monero-wallet-rpc"),
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
 		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
+		"ESCROWFLOW_INSECURE_PLAINTEXT_HISTORY=true",
 	), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -59,6 +59,10 @@ type Config struct {
 	Network string
 	// DaemonAddress is host:port of monerod; empty runs the processes --offline.
 	DaemonAddress string
+	// TrustedDaemon passes --trusted-daemon: the daemon at DaemonAddress is
+	// the operator's own and may be told the wallets' spending details.
+	// Off by default.
+	TrustedDaemon bool
 	// SSL keeps monero-wallet-rpc's default SSL autodetection. By default the
 	// pool passes --rpc-ssl disabled --daemon-ssl disabled: every process
 	// listens on loopback only, and the throwaway RSA certificates it would
@@ -137,8 +141,9 @@ type Stats struct {
 type slot struct {
 	id       int
 	client   *rpcclient.Client
-	pid      int
-	gen      uint64 // bumped every time the process (re)starts
+	pid      int         // 0 once the process has exited
+	proc     *os.Process // the process handle (a pidfd): never a reused pid
+	gen      uint64      // bumped every time the process (re)starts
 	ready    bool
 	busy     bool
 	owner    string // key holding or last holding the process
@@ -262,19 +267,21 @@ func (p *Pool) Stop(ctx context.Context) error {
 	close(p.stop)
 	p.broadcastLocked()
 	type proc struct {
-		pid    int
+		proc   *os.Process
 		exited chan struct{}
 	}
 	var procs []proc
 	for _, s := range p.slots {
-		if p.managed && s.pid > 0 {
-			procs = append(procs, proc{s.pid, s.exited})
+		if p.managed && s.proc != nil {
+			procs = append(procs, proc{s.proc, s.exited})
 		}
 	}
 	p.mu.Unlock()
 
+	// Signals go through the process handles (pidfds): a process that
+	// exited meanwhile is not signalled, nor whoever got its pid.
 	for _, pr := range procs {
-		_ = syscall.Kill(pr.pid, syscall.SIGTERM)
+		_ = pr.proc.Signal(syscall.SIGTERM)
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -288,7 +295,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		select {
 		case <-pr.exited:
 		default:
-			_ = syscall.Kill(pr.pid, syscall.SIGKILL)
+			_ = pr.proc.Signal(syscall.SIGKILL)
 		}
 	}
 	p.wg.Wait()

@@ -1,9 +1,12 @@
 package pool_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -574,4 +577,140 @@ func TestTransferAndTryAcquireIdle(t *testing.T) {
 	require.NotNil(t, c, "a forgotten process is free again")
 	require.Equal(t, a.Slot, c.Slot)
 	c.Release("")
+}
+
+// TestChildrenDoNotInheritSecrets: the worker's secrets in its environment
+// are not in a wallet-rpc process's /proc/PID/environ.
+func TestChildrenDoNotInheritSecrets(t *testing.T) {
+	t.Setenv("ESCROWFLOW_MASTER_SECRET", "master-secret-in-env")
+	t.Setenv("ESCROWFLOW_CODEC_KEYS", "k1:0011")
+	p, _ := startPool(t, 1)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.PIDs()[0]))
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "master-secret-in-env")
+	require.NotContains(t, string(b), "ESCROWFLOW_")
+	require.Contains(t, string(b), "PATH=", "the allow-listed variables are kept")
+}
+
+// EnvRecordRPCGolden makes TestRecordRPCGolden rewrite the rpcclient golden
+// files it covers from a real wallet-rpc.
+const EnvRecordRPCGolden = "ESCROWFLOW_RECORD_RPC_GOLDEN"
+
+// goldenRecorder is an http.RoundTripper that keeps the last request and
+// response of every JSON-RPC method it carries.
+type goldenRecorder struct {
+	mu   sync.Mutex
+	last map[string][2][]byte
+}
+
+func (g *goldenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	var m struct {
+		Method string `json:"method"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Method != "" {
+		g.mu.Lock()
+		g.last[m.Method] = [2][]byte{body, out}
+		g.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// normalized returns b, a JSON-RPC message, with its id set to 0.
+func normalized(t *testing.T, b []byte) json.RawMessage {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	m["id"] = 0
+	out, err := json.Marshal(m)
+	require.NoError(t, err)
+	return out
+}
+
+// TestRecordRPCGolden is a recorder, not a test: with
+// ESCROWFLOW_RECORD_RPC_GOLDEN=1 it runs a 2-of-3 setup on a real pool and
+// writes, for the arbiter's wallet ("escrow-7f3a-arbiter", the rpcclient
+// tests' password), the last request and response of every method it
+// used to rpcclient/testdata/<method>.json. The methods that need a funded
+// chain (transfer, sign/submit, export/import, get_balance, refresh) are
+// not covered and stay hand-written.
+func TestRecordRPCGolden(t *testing.T) {
+	if os.Getenv(EnvRecordRPCGolden) == "" {
+		t.Skipf("golden-file recorder, not a test: %s=1 rewrites rpcclient/testdata from a real wallet-rpc", EnvRecordRPCGolden)
+	}
+	const pw, newPW = "s3cret-wallet-pw", "n3w-s3cret-pw"
+	p, _ := startPool(t, 3)
+	ctx := context.Background()
+	rec := &goldenRecorder{last: map[string][2][]byte{}}
+	var clients []*rpcclient.Client
+	for _, role := range []string{"buyer", "vendor", "arbiter"} {
+		l := acquire(t, p, "e1/"+role)
+		defer l.Release("")
+		cfg := rpcclient.DefaultConfig()
+		cfg.URL = l.Client.URL()
+		if role == "arbiter" {
+			cfg.HTTPClient = &http.Client{Transport: rec}
+		}
+		clients = append(clients, rpcclient.New(cfg))
+	}
+	arb := clients[2]
+	_, err := arb.GetVersion(ctx)
+	require.NoError(t, err)
+	names := []string{"escrow-7f3a-buyer", "escrow-7f3a-vendor", "escrow-7f3a-arbiter"}
+	parallel(t, func(i int) error { return clients[i].CreateWallet(ctx, names[i], pw) })
+	infos := make([]string, 3)
+	parallel(t, func(i int) (err error) {
+		infos[i], err = clients[i].PrepareMultisig(ctx, true)
+		return err
+	})
+	// make_multisig, then the two key-exchange rounds of a 2-of-3 wallet.
+	for round := 0; round < 3; round++ {
+		next := make([]string, 3)
+		parallel(t, func(i int) error {
+			var r rpcclient.MultisigRound
+			var err error
+			if round == 0 {
+				r, err = clients[i].MakeMultisig(ctx, peersOf(infos, i), 2, pw)
+			} else {
+				r, err = clients[i].ExchangeMultisigKeys(ctx, peersOf(infos, i), pw)
+			}
+			next[i] = r.MultisigInfo
+			return err
+		})
+		infos = next
+	}
+	st, err := arb.IsMultisig(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Ready, "%+v", st)
+	_, err = arb.GetAddress(ctx)
+	require.NoError(t, err)
+	require.NoError(t, arb.Store(ctx))
+	require.NoError(t, arb.CloseWallet(ctx))
+	require.NoError(t, arb.OpenWallet(ctx, names[2], pw))
+	require.NoError(t, arb.ChangeWalletPassword(ctx, pw, newPW))
+
+	dir := filepath.Join(testenv.RepoRoot(t), "rpcclient", "testdata")
+	for method, rr := range rec.last {
+		b, err := json.MarshalIndent(struct {
+			Request  json.RawMessage `json:"request"`
+			Response json.RawMessage `json:"response"`
+		}{normalized(t, rr[0]), normalized(t, rr[1])}, "", "  ")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, method+".json"), append(b, '\n'), 0o644))
+		t.Logf("recorded %s", method)
+	}
 }

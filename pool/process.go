@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// pickPort returns the port for a new process; tests replace it.
+var pickPort = freePort
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,6 +32,23 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// childEnvNames are the only variables a wallet-rpc process inherits: the
+// worker's environment may hold the master secret and the codec keys,
+// which would be readable in /proc/PID/environ and in core dumps.
+var childEnvNames = map[string]bool{"PATH": true, "HOME": true, "LANG": true, "LC_ALL": true, "TZ": true, "TMPDIR": true}
+
+// childEnv returns the allow-listed part of env.
+func childEnv(env []string) []string {
+	out := []string{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if childEnvNames[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func randomToken() string {
@@ -69,7 +90,10 @@ func (p *Pool) args(port int) []string {
 	if c.DaemonAddress == "" {
 		a = append(a, "--offline")
 	} else {
-		a = append(a, "--daemon-address", c.DaemonAddress, "--trusted-daemon")
+		a = append(a, "--daemon-address", c.DaemonAddress)
+		if c.TrustedDaemon {
+			a = append(a, "--trusted-daemon")
+		}
 	}
 	if c.Login {
 		// The credentials come through a pipe on fd 3 (see startProcess),
@@ -143,7 +167,7 @@ func (p *Pool) startSlot(ctx context.Context, s *slot) error {
 // Once the process is spawned, a supervisor goroutine owns it; a failure
 // after that point wraps errSupervised.
 func (p *Pool) startProcess(ctx context.Context, s *slot) error {
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return fmt.Errorf("pool: free port: %w", err)
 	}
@@ -153,6 +177,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	}
 	cmd := exec.Command(p.cfg.Binary, p.args(port)...)
 	cmd.Dir = p.cfg.RunDir
+	cmd.Env = childEnv(os.Environ())
 	if p.cfg.Login {
 		conf, err := loginConfig(user, pass)
 		if err != nil {
@@ -177,7 +202,7 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 		_ = cmd.Wait()
 		return ErrStopped
 	}
-	s.client, s.pid, s.exited = client, cmd.Process.Pid, exited
+	s.client, s.pid, s.proc, s.exited = client, cmd.Process.Pid, cmd.Process, exited
 	s.gen++
 	s.ready, s.busy, s.owner, s.state, s.suspect, s.failures = false, false, "", "", false, 0
 	gen := s.gen
@@ -187,6 +212,13 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 	go p.supervise(s, cmd, gen, exited)
 
 	start := time.Now()
+	// No request (digest credentials, later wallet passwords) goes to the
+	// port before the socket listening on it is known to be the child's:
+	// freePort's port is free only until someone else binds it.
+	if err := p.awaitOwnListener(ctx, cmd.Process.Pid, port, exited); err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("pool: wallet-rpc on port %d: %w (%w)", port, err, errSupervised)
+	}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := client.GetVersion(pctx)
@@ -219,11 +251,12 @@ func (p *Pool) startProcess(ctx context.Context, s *slot) error {
 func (p *Pool) supervise(s *slot, cmd *exec.Cmd, gen uint64, exited chan struct{}) {
 	defer p.wg.Done()
 	err := cmd.Wait()
-	close(exited)
 	p.mu.Lock()
 	if s.gen == gen {
 		s.ready, s.busy, s.owner, s.state = false, false, "", ""
+		s.pid, s.proc = 0, nil // reaped: its pid may belong to anyone now
 	}
+	close(exited)
 	stopped := p.stopped
 	p.broadcastLocked()
 	p.mu.Unlock()
@@ -265,7 +298,7 @@ func (p *Pool) broadcastLocked() {
 // row it kills the process so the supervisor restarts it.
 func (p *Pool) probe(s *slot, gen uint64) {
 	p.mu.Lock()
-	client, pid := s.client, s.pid
+	client, pid, proc := s.client, s.pid, s.proc
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthTimeout)
 	_, err := client.GetVersion(ctx)
@@ -282,8 +315,8 @@ func (p *Pool) probe(s *slot, gen uint64) {
 	}
 	s.failures++
 	p.log.Warn("wallet-rpc health probe failed", zap.Int("slot", s.id), zap.Int("pid", pid), zap.Int("failures", s.failures), zap.Error(err))
-	if s.failures >= 2 && p.managed && pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	if s.failures >= 2 && p.managed && proc != nil {
+		_ = proc.Signal(syscall.SIGKILL) // through the handle: a reaped process is not signalled
 		return
 	}
 	if !p.managed && s.failures >= 2 {

@@ -161,3 +161,35 @@ func stallHandler() http.Handler {
 		}
 	})
 }
+
+// goldenField decodes the value at request or response path ("params",
+// "multisig_info"; "result", "address") of testdata/<method>.json.
+func goldenField[T any](t *testing.T, method, part, key string) T {
+	t.Helper()
+	g := loadGolden(t, method)
+	raw := g.Request
+	if part == "result" {
+		raw = g.Response
+	}
+	var msg map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &msg))
+	var fields map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(msg[part], &fields), "%s: %s", method, part)
+	var v T
+	require.NoError(t, json.Unmarshal(fields[key], &v), "%s: %s.%s", method, part, key)
+	return v
+}
+
+// recordedVersion is the version testdata/get_version.json answers.
+func recordedVersion(t *testing.T) Version {
+	t.Helper()
+	return Version{Version: goldenField[uint32](t, MethodGetVersion, "result", "version"),
+		Release: goldenField[bool](t, MethodGetVersion, "result", "release")}
+}
+
+// recordedRound is the MultisigRound testdata/<method>.json answers.
+func recordedRound(t *testing.T, method string) MultisigRound {
+	t.Helper()
+	return MultisigRound{Address: goldenField[string](t, method, "result", "address"),
+		MultisigInfo: goldenField[string](t, method, "result", "multisig_info")}
+}

@@ -173,6 +173,17 @@ func (c *Client) CloseWallet(ctx context.Context) error {
 	return err
 }
 
+// DropWallet calls close_wallet with autosave_current false: it closes the
+// open wallet without saving it, so that a wallet left open in a process
+// whose state is unknown writes nothing more. With no wallet open it fails
+// with CodeNotOpen.
+func (c *Client) DropWallet(ctx context.Context) error {
+	_, err := call[empty](ctx, c, MethodCloseWallet, struct {
+		AutosaveCurrent bool `json:"autosave_current"`
+	}{false})
+	return err
+}
+
 // Store calls store (no params), which saves the open wallet to disk.
 func (c *Client) Store(ctx context.Context) error {
 	_, err := call[empty](ctx, c, MethodStore, nil)

@@ -9,21 +9,24 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/escrowflow/escrowflow/internal/testenv"
 )
 
 // TestRealDiskFull runs Snapshot on a real, tiny tmpfs so the ENOSPC comes
 // from the kernel rather than from the injected writer. It needs root (or
 // CAP_SYS_ADMIN) and a kernel/container that permits mounting; otherwise it
-// skips – TestInterruptedCopy covers the same paths with an injected fault.
+// fails under CI (testenv.InCI) and skips locally – TestInterruptedCopy
+// covers the same paths with an injected fault.
 func TestRealDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("skipping real tmpfs ENOSPC test: needs root to mount a tmpfs (TestInterruptedCopy covers this with an injected fault)")
+		testenv.Missing(t, "skipping real tmpfs ENOSPC test: needs root to mount a tmpfs (TestInterruptedCopy covers this with an injected fault)")
 	}
 	mnt := filepath.Join(t.TempDir(), "tiny")
 	require.NoError(t, os.Mkdir(mnt, 0o700))
 	// 96 KiB = 24 pages of 4 KiB.
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=96k,mode=0700"); err != nil {
-		t.Skipf("skipping real tmpfs ENOSPC test: mount -t tmpfs not permitted here (%v); TestInterruptedCopy covers this with an injected fault", err)
+		testenv.Missing(t, "skipping real tmpfs ENOSPC test: mount -t tmpfs not permitted here (%v); TestInterruptedCopy covers this with an injected fault", err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(mnt, 0); err != nil {
@@ -62,12 +65,12 @@ func TestRealDiskFull(t *testing.T) {
 func TestDirFault(t *testing.T) {
 	require.NoError(t, DirFault(t.TempDir()), "an ordinary temp dir has room")
 	if os.Geteuid() != 0 {
-		t.Skip("skipping the tmpfs cases: needs root to mount a tmpfs")
+		testenv.Missing(t, "skipping the tmpfs cases: needs root to mount a tmpfs")
 	}
 	mnt := filepath.Join(t.TempDir(), "tiny")
 	require.NoError(t, os.Mkdir(mnt, 0o700))
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=2m,mode=0700"); err != nil {
-		t.Skipf("skipping the tmpfs cases: mount -t tmpfs not permitted here (%v)", err)
+		testenv.Missing(t, "skipping the tmpfs cases: mount -t tmpfs not permitted here (%v)", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	require.NoError(t, DirFault(mnt), "2 MiB free")

@@ -35,6 +35,7 @@ const (
 	EnvWalletRPCLogin     = "ESCROWFLOW_WALLET_RPC_LOGIN"
 	EnvNetwork            = "ESCROWFLOW_NETWORK"
 	EnvDaemonAddress      = "ESCROWFLOW_DAEMON_ADDRESS"
+	EnvTrustedDaemon      = "ESCROWFLOW_TRUSTED_DAEMON"
 	EnvMasterSecret       = "ESCROWFLOW_MASTER_SECRET"
 	EnvMasterSecretFile   = "ESCROWFLOW_MASTER_SECRET_FILE"
 	EnvMaxConcurrentCalls = "ESCROWFLOW_MAX_CONCURRENT_CALLS"
@@ -73,6 +74,9 @@ type Config struct {
 	// DaemonAddress is monerod's host:port; empty runs wallet-rpc --offline
 	// (enough for the multisig setup).
 	DaemonAddress string
+	// TrustedDaemon passes --trusted-daemon to wallet-rpc: only for the
+	// operator's own monerod. Off by default.
+	TrustedDaemon bool
 	// MasterSecret derives the wallet passwords. Read from
 	// ESCROWFLOW_MASTER_SECRET, or from the file named by
 	// ESCROWFLOW_MASTER_SECRET_FILE / --master-secret-file.
@@ -156,7 +160,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvLogFormat, &c.LogFormat)
 	str(EnvMetricsAddress, &c.MetricsAddress)
 	str(EnvWorkerID, &c.WorkerID)
-	codecFromEnv(getenv, &c.Codec)
+	if err := codecFromEnv(getenv, &c.Codec); err != nil {
+		return c, err
+	}
 	if err := instrumentationFromEnv(getenv, &c); err != nil {
 		return c, err
 	}
@@ -184,6 +190,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("%s: %w", EnvAdmitWait, err)
 		}
 		c.AdmitWait = d
+	}
+	if v := getenv(EnvTrustedDaemon); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", EnvTrustedDaemon, err)
+		}
+		c.TrustedDaemon = b
 	}
 	if v := getenv(EnvWalletRPCLogin); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -213,6 +226,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process rpc-login credentials, passed on a pipe (env "+EnvWalletRPCLogin+")")
 	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet or mainnet (env "+EnvNetwork+")")
 	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline (env "+EnvDaemonAddress+")")
+	fs.BoolVar(&c.TrustedDaemon, "trusted-daemon", c.TrustedDaemon, "pass --trusted-daemon to wallet-rpc: only for your own monerod at --daemon-address (env "+EnvTrustedDaemon+")")
 	fs.StringVar(&c.MasterSecretFile, "master-secret-file", c.MasterSecretFile, "file holding the master secret wallet passwords derive from (env "+EnvMasterSecretFile+"; or the secret itself in "+EnvMasterSecret+")")
 	fs.IntVar(&c.MaxConcurrentCalls, "max-concurrent-calls", c.MaxConcurrentCalls, "slow wallet calls running at once, about the number of cores (env "+EnvMaxConcurrentCalls+")")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
@@ -263,6 +277,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("network %q: want testnet, stagenet or mainnet", c.Network)
 	case c.LogFormat != "console" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: want console or json", c.LogFormat)
+	case c.Codec.InsecurePlaintextHistory && c.Network == "mainnet":
+		return errors.New("--insecure-plaintext-history is refused on mainnet: configure a codec key ring")
+	}
+	if err := c.Codec.check(); err != nil {
+		return err
 	}
 	if addr := c.metricsAddress(); addr != "" {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

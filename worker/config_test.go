@@ -1,8 +1,11 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/pool"
+	"github.com/escrowflow/escrowflow/walletstore"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -75,6 +79,12 @@ func TestConfigValidate(t *testing.T) {
 		{"network", func(c *Config) { c.Network = "regtest" }, "network"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
 		{"wallet dir", func(c *Config) { c.WalletDir = "" }, "wallet dir"},
+		{"codec on loopback without token", func(c *Config) { c.Codec.Address = "127.0.0.1:8234" }, ""},
+		{"codec beyond loopback without token", func(c *Config) { c.Codec.Address = "0.0.0.0:8234" }, "beyond loopback"},
+		{"codec on all interfaces without token", func(c *Config) { c.Codec.Address = ":8234" }, "beyond loopback"},
+		{"codec beyond loopback with token file", func(c *Config) { c.Codec.Address = "0.0.0.0:8234"; c.Codec.TokenFile = "/run/secrets/t" }, ""},
+		{"plaintext history on testnet", func(c *Config) { c.Codec.InsecurePlaintextHistory = true }, ""},
+		{"plaintext history on mainnet", func(c *Config) { c.Network = "mainnet"; c.Codec.InsecurePlaintextHistory = true }, "refused on mainnet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,4 +156,48 @@ func TestMaxEscrowsDefault(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Error("MaxEscrows -1 validated")
 	}
+}
+
+// TestRunRefusesPlaintextHistory: without a key ring and without
+// --insecure-plaintext-history the worker does not start, before it touches
+// the wallet dir or dials Temporal.
+func TestRunRefusesPlaintextHistory(t *testing.T) {
+	c := DefaultConfig()
+	c.WalletDir = filepath.Join(t.TempDir(), "wallets")
+	c.MasterSecret = []byte("0123456789abcdef0123456789abcdef")
+	c.TemporalAddress = "127.0.0.1:1"
+	err := Run(context.Background(), c, zap.NewNop())
+	require.ErrorIs(t, err, ErrKeyRingRequired)
+	_, statErr := os.Stat(c.WalletDir)
+	require.True(t, errors.Is(statErr, fs.ErrNotExist), "Run created the wallet dir before refusing: %v", statErr)
+}
+
+func TestInsecurePlaintextHistoryFromEnv(t *testing.T) {
+	c, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{EnvInsecurePlaintextHistory: "true"}[k]
+	})
+	require.NoError(t, err)
+	require.True(t, c.Codec.InsecurePlaintextHistory)
+	_, err = ConfigFromEnv(func(k string) string {
+		return map[string]string{EnvInsecurePlaintextHistory: "maybe"}[k]
+	})
+	require.ErrorContains(t, err, EnvInsecurePlaintextHistory)
+}
+
+// TestRunRefusesLockedWalletDir: a second worker on a wallet dir another
+// one holds exits with a clear message before it starts any process.
+func TestRunRefusesLockedWalletDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := walletstore.Lock(dir)
+	require.NoError(t, err)
+	defer func() { _ = unlock() }()
+	c := DefaultConfig()
+	c.WalletDir = dir
+	c.MasterSecret = []byte("0123456789abcdef0123456789abcdef")
+	c.Codec.InsecurePlaintextHistory = true
+	c.TemporalAddress = "127.0.0.1:1"
+	c.WalletRPCBinary = "/nonexistent/monero-wallet-rpc"
+	c.MetricsAddress = "off"
+	err = Run(context.Background(), c, zap.NewNop())
+	require.ErrorContains(t, err, "in use by another worker")
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -89,6 +91,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.Bool("wallet_rpc_login", c.WalletRPCLogin),
 		zap.String("network", c.Network),
 		zap.String("daemon_address", c.DaemonAddress),
+		zap.Bool("trusted_daemon", c.TrustedDaemon),
 		zap.String("master_secret", "***"),
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
 		zap.Int("max_escrows", c.maxEscrows()),
@@ -115,16 +118,30 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	cd, err := cfg.Codec.load()
+	if err != nil {
+		return err
+	}
 	logConfig(log, cfg)
 	walletDir, store, err := openWalletDir(cfg.WalletDir)
 	if err != nil {
 		return err
 	}
+	// One worker per wallet dir, for the worker's life: another's start-up
+	// sweep would delete the working copies open in this one's processes.
+	unlock, err := walletstore.Lock(walletDir)
+	if err != nil {
+		if errors.Is(err, walletstore.ErrLocked) {
+			return fmt.Errorf("wallet dir %s is in use by another worker: run one worker per wallet dir", walletDir)
+		}
+		return err
+	}
+	defer func() { _ = unlock() }()
 	eps, err := cfg.endpoints()
 	if err != nil {
 		return err
 	}
-	dc, stopCodec, err := startCodec(cfg.Codec, log)
+	dc, stopCodec, err := startCodec(cd, cfg.Codec, log)
 	if err != nil {
 		return err
 	}
@@ -206,20 +223,18 @@ func openWalletDir(dir string) (string, *walletstore.Store, error) {
 	return walletDir, store, err
 }
 
-// startCodec loads the key ring and serves the codec endpoint when
-// configured; it returns the data converter and the endpoint's stop.
-func startCodec(cfg CodecConfig, log *zap.Logger) (converter.DataConverter, func(), error) {
-	cd, err := cfg.load()
-	if err != nil {
-		return nil, nil, err
-	}
+// startCodec serves the codec endpoint of cd (the loaded key ring; nil
+// with --insecure-plaintext-history) when configured; it returns the data
+// converter and the endpoint's stop.
+func startCodec(cd *codec.Codec, cfg CodecConfig, log *zap.Logger) (converter.DataConverter, func(), error) {
 	if cd == nil {
-		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
+		log.Warn("workflow payloads are NOT encrypted (--insecure-plaintext-history): multisig messages are stored in plaintext in workflow history")
 		return codec.Plain(), func() {}, nil
 	}
 	log.Info("workflow payloads encrypted", zap.String("codec_key", cd.CurrentKeyID()))
 	stop := func() {}
 	if cfg.Address != "" {
+		var err error
 		if stop, err = serveCodec(cd, cfg, log); err != nil {
 			return nil, nil, fmt.Errorf("codec endpoint: %w", err)
 		}
@@ -236,6 +251,7 @@ func startPool(ctx context.Context, cfg Config, walletDir string, eps []pool.End
 		Network:   cfg.Network,
 		// Wallet-rpc's own SSL only costs CPU on loopback (see pool.Config.SSL).
 		DaemonAddress: cfg.DaemonAddress,
+		TrustedDaemon: cfg.TrustedDaemon,
 		Login:         cfg.WalletRPCLogin,
 		ExtraArgs:     cfg.WalletRPCArgs,
 		Endpoints:     eps,
@@ -305,6 +321,18 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 		}
 	}
 	return n, nil
+}
+
+// Running reports whether the run is open.
+func (v visibilityRuns) Running(ctx context.Context, workflowID, runID string) (bool, error) {
+	resp, err := v.c.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		if errors.As(err, new(*serviceerror.NotFound)) {
+			return false, nil
+		}
+		return false, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	return resp.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // Register registers the EscrowSetup and EscrowTrade workflows and acts on w.

@@ -56,6 +56,10 @@ var FinishOptions = workflow.ActivityOptions{
 // before it keep every activity on the shared queue).
 const hostQueueChange = "host-task-queue"
 
+// finishDisconnectedChange names the change that finishes a completed
+// escrow on a disconnected context (a cancellation then waits for it).
+const finishDisconnectedChange = "finish-completed-disconnected"
+
 // setup is the state of one EscrowSetup run.
 type setup struct {
 	ctx workflow.Context
@@ -198,6 +202,14 @@ func (s *setup) run(in escrow.SetupInput, started time.Time) error {
 	}
 	finish := activities.FinishInput{EscrowID: in.EscrowID, Outcome: escrow.OutcomeCompleted, Keep: keep,
 		DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
+	if workflow.GetVersion(ctx, finishDisconnectedChange, workflow.DefaultVersion, 1) == 1 {
+		// The wallets are final: a cancellation now must not turn a
+		// completed escrow into a cancelled one whose files FinishEscrow
+		// has already cleaned up. Finish it whatever happens.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		fctx, ctx = s.hostOptions(dctx, FinishOptions), dctx
+		s.ctx = dctx
+	}
 	if err := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); err != nil {
 		return err
 	}
@@ -237,6 +249,11 @@ func (s *setup) peers(i int) []string {
 	}
 	return out
 }
+
+// producesMessage are the rounds whose every role must return a multisig
+// message for the next round: a missing one must not let the previous
+// round's message be sent on.
+var producesMessage = map[escrow.Round]bool{escrow.RoundPrepare: true, escrow.RoundMake: true, escrow.RoundExchange1: true}
 
 // round runs one step for the three roles in parallel and waits for all
 // three, recording each role's timing as it finishes: an activity per
@@ -285,6 +302,14 @@ func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) 
 	for i := range escrow.Roles {
 		if errs[i] != nil {
 			return outs, errs[i]
+		}
+	}
+	if producesMessage[r] {
+		for i, role := range escrow.Roles {
+			if outs[i].MultisigInfo == "" {
+				err := &escrow.VerificationError{Reason: fmt.Sprintf("round %s: %s produced no multisig message", r, role)}
+				return outs, temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypeVerificationFailed, err)
+			}
 		}
 	}
 	for i := range escrow.Roles {

@@ -31,10 +31,12 @@ type fakeProtocol struct {
 	failOnce map[string]error // "round/role" → error returned on the first call
 	address  map[string]string
 	queues   map[string]int // task queue → wallet activities run there
+	// noMessage: "round/role" steps that return no multisig message.
+	noMessage map[string]bool
 }
 
 func newFake(t *testing.T) *fakeProtocol {
-	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}}
+	return &fakeProtocol{t: t, calls: map[string]int{}, failOnce: map[string]error{}, address: map[string]string{}, queues: map[string]int{}, noMessage: map[string]bool{}}
 }
 
 // msg is role's fake message of round: "Multisig" and base58 characters,
@@ -57,6 +59,7 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 	n := f.calls[key]
 	failErr := f.failOnce[key]
 	addr := f.address[in.Role]
+	noMessage := f.noMessage[key]
 	f.mu.Unlock()
 	if failErr != nil && n == 1 {
 		return activities.StepOutput{}, failErr
@@ -94,6 +97,9 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 		out.Snapshot = in.Snapshot
 		out.Address, out.Multisig, out.Ready, out.Threshold, out.Total = addr, true, true, 2, 3
 	}
+	if noMessage {
+		out.MultisigInfo = ""
+	}
 	return out, nil
 }
 
@@ -110,6 +116,8 @@ type setupSuite struct {
 	env       *testsuite.TestWorkflowEnvironment
 	fake      *fakeProtocol
 	hostQueue string // what ClaimEscrow answers
+	// finishDelay is how long each FinishEscrow call takes on the test clock.
+	finishDelay time.Duration
 }
 
 func TestEscrowSetup(t *testing.T) { suite.Run(t, new(setupSuite)) }
@@ -120,6 +128,7 @@ func (s *setupSuite) SetupTest() {
 	s.env.RegisterActivity(&activities.Activities{})
 	s.fake = newFake(s.T())
 	s.hostQueue = ""
+	s.finishDelay = 0
 }
 
 // mockActivities routes every activity to the fake; makeDelay, if set,
@@ -130,7 +139,7 @@ func (s *setupSuite) mockActivities(makeDelay time.Duration) {
 		s.env.OnActivity(act, mock.Anything, mock.Anything).Return(s.fake.step)
 	}
 	s.env.OnActivity(a.MakeMultisig, mock.Anything, mock.Anything).After(makeDelay).Return(s.fake.step)
-	s.env.OnActivity(a.FinishEscrow, mock.Anything, mock.Anything).Return(s.fake.finish)
+	s.env.OnActivity(a.FinishEscrow, mock.Anything, mock.Anything).After(s.finishDelay).Return(s.fake.finish)
 }
 
 func (s *setupSuite) status() escrow.Status {
@@ -258,4 +267,39 @@ func (s *setupSuite) TestWalletActivitiesRunOnTheClaimingWorkersQueue() {
 	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-6"})
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Equal(map[string]int{escrow.HostTaskQueue("w1"): 18}, s.fake.queues, "all 18 wallet steps on the worker's own queue")
+}
+
+// TestCancelDuringCompletedFinishCompletes: a cancellation that arrives
+// while a completed escrow's FinishEscrow runs does not turn it into a
+// cancelled escrow: the workflow completes with its address, and
+// FinishEscrow ran once, for the completed outcome.
+func (s *setupSuite) TestCancelDuringCompletedFinishCompletes() {
+	s.finishDelay = time.Hour
+	s.mockActivities(0)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.CancelWorkflow()
+	}, 30*time.Minute)
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-9"})
+	s.Require().True(s.env.IsWorkflowCompleted())
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res escrow.SetupResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal("9multisig", res.MultisigAddress)
+	s.Equal(escrow.StateCompleted, s.status().State)
+	s.Require().Len(s.fake.finishes, 1)
+	s.Equal(escrow.OutcomeCompleted, s.fake.finishes[0].Outcome)
+}
+
+// TestEmptyRoundMessageFails: a role whose MAKING step returns no message
+// fails the escrow clearly instead of its PREPARING message being sent on.
+func (s *setupSuite) TestEmptyRoundMessageFails() {
+	s.fake.noMessage[string(escrow.RoundMake)+"/vendor"] = true
+	s.mockActivities(0)
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-10"})
+	s.Require().True(s.env.IsWorkflowCompleted())
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr), "%v", s.env.GetWorkflowError())
+	s.Equal(escrow.TypeVerificationFailed, appErr.Type())
+	s.Contains(appErr.Error(), "vendor produced no multisig message")
+	s.Equal(0, s.fake.calls[string(escrow.RoundExchange1)+"/buyer"], "no round runs on a stale message")
 }

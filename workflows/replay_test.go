@@ -178,3 +178,18 @@ func (h *testHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *testHandler) WithGroup(string) slog.Handler { return h }
+
+// TestReplayCommittedMismatchFails replays a committed history that the
+// current workflow must NOT replay: testdata/mustfail/foreign_activity.json
+// is happy.json as a workflow that scheduled "OpenStockWallet" where
+// EscrowSetup schedules CreateWallet would have recorded it. The replay
+// must fail with the SDK's nondeterminism error naming both sides, so a
+// replayer that stopped comparing commands with events fails this test.
+func TestReplayCommittedMismatchFails(t *testing.T) {
+	err := replay(t, EscrowSetup, filepath.Join("testdata", "mustfail", "foreign_activity.json"))
+	require.Error(t, err, "a history with a foreign activity replayed without error")
+	msg := err.Error()
+	require.Contains(t, msg, nondeterminismCode, "want the SDK's nondeterminism error, got: %v", err)
+	require.Contains(t, msg, "history event is ActivityTaskScheduled: (ActivityId:14, ActivityType:(Name:OpenStockWallet)", "the history's side of the mismatch")
+	require.Contains(t, msg, "replay command is ScheduleActivityTask: (ActivityId:14, ActivityType:(Name:CreateWallet)", "the workflow's side of the mismatch")
+}

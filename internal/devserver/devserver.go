@@ -267,8 +267,25 @@ func (s *Server) Stop() {
 // ports are not free yet. It returns how long the server was unavailable.
 // It must not run concurrently with Stop or another Restart.
 func (s *Server) Restart(ctx context.Context) (time.Duration, error) {
+	return s.restart(ctx, s.Stop)
+}
+
+// Crash kills the server's process group with SIGKILL (no shutdown, no
+// flush: what a power cut or the OOM killer does), waits until it is
+// reaped and starts it again as Restart does, on the same ports and the
+// same database file. It returns how long the server was unavailable.
+func (s *Server) Crash(ctx context.Context) (time.Duration, error) {
+	return s.restart(ctx, func() {
+		s.stopOnce.Do(func() {
+			signalGroup(s.PID, syscall.SIGKILL)
+			<-s.exited
+		})
+	})
+}
+
+func (s *Server) restart(ctx context.Context, stop func()) (time.Duration, error) {
 	stopped := time.Now()
-	s.Stop()
+	stop()
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
 		// seed-check: not a wallet file (the server's log)

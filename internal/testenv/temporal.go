@@ -70,6 +70,19 @@ func (tp *Temporal) Restart(t testing.TB) time.Duration {
 	return down
 }
 
+// Crash kills the server's process group with SIGKILL (no shutdown) and
+// starts it again as Restart does, on the same ports and database file. It
+// fails the test when the server does not come back, and returns how long
+// it was unavailable.
+func (tp *Temporal) Crash(t testing.TB) time.Duration {
+	t.Helper()
+	down, err := tp.Server.Crash(context.Background())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return down
+}
+
 // UIAddress returns the Web UI base URL, "http://127.0.0.1:<UIPort>".
 func (tp *Temporal) UIAddress() string {
 	return "http://" + devserver.IP + ":" + strconv.Itoa(tp.UIPort)

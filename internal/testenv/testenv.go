@@ -49,11 +49,26 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// InCI reports whether the tests run in continuous integration, i.e. the
-// environment variable CI is "true". In CI a missing prerequisite fails the
-// test instead of skipping it.
+// InCI reports whether the tests run in continuous integration: the
+// environment variable CI is set to anything but "", "0" or "false" (any
+// case). In CI a missing prerequisite fails the test instead of skipping it.
 func InCI() bool {
-	return os.Getenv("CI") == "true"
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("CI"))) {
+	case "", "0", "false":
+		return false
+	}
+	return true
+}
+
+// Missing reports a missing prerequisite (a binary, root, a tmpfs mount):
+// the test fails under CI (see InCI) and is skipped otherwise.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("a missing prerequisite is a failure in CI: "+format, args...)
+		return
+	}
+	t.Skipf(format, args...)
 }
 
 // missing reports a missing prerequisite: a failure under CI, a skip locally.

@@ -25,12 +25,17 @@ func TestRepoRoot(t *testing.T) {
 }
 
 func TestInCI(t *testing.T) {
-	t.Setenv("CI", "true")
-	assert.True(t, InCI())
-	t.Setenv("CI", "1")
-	assert.False(t, InCI())
-	t.Setenv("CI", "")
-	assert.False(t, InCI())
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{"true", true}, {"1", true}, {"yes", true}, {"TRUE", true}, {"github-actions", true},
+		{"", false}, {"0", false}, {"false", false}, {"False", false},
+	}
+	for _, tt := range tests {
+		t.Setenv("CI", tt.give)
+		assert.Equal(t, tt.want, InCI(), "CI=%q", tt.give)
+	}
 }
 
 func TestFreePortIsUniqueAndBindable(t *testing.T) {
@@ -114,3 +119,25 @@ func TestBuildBinaryCaches(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { Main(m) }
+
+// recorder is a testing.TB that records how a test ended.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *recorder) Helper()               {}
+func (r *recorder) Fatalf(string, ...any) { r.failed = true }
+func (r *recorder) Skipf(string, ...any)  { r.skipped = true }
+
+// TestMissingFailsUnderCI: a missing prerequisite fails the test for any
+// CI value but "", "0" and "false", and skips it otherwise.
+func TestMissingFailsUnderCI(t *testing.T) {
+	for give, wantFail := range map[string]bool{"true": true, "1": true, "yes": true, "": false, "0": false, "false": false} {
+		t.Setenv("CI", give)
+		r := &recorder{}
+		Missing(r, "no %s", "tmpfs")
+		assert.Equal(t, wantFail, r.failed, "CI=%q failed", give)
+		assert.Equal(t, !wantFail, r.skipped, "CI=%q skipped", give)
+	}
+}
