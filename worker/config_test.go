@@ -23,6 +23,7 @@ func TestConfigPrecedence(t *testing.T) {
 		EnvWalletRPCEndpoints: "http://127.0.0.1:1,http://u:p@127.0.0.1:2",
 		EnvWalletRPCLogin:     "true",
 		EnvMasterSecret:       "s3cret",
+		"TEMPORAL_TLS_CERT":   "client.pem",
 	}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
 	require.NoError(t, err)
@@ -34,8 +35,10 @@ func TestConfigPrecedence(t *testing.T) {
 
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
-	require.NoError(t, fs.Parse([]string{"--pool-size", "7", "--wallet-rpc-arg", "--x"}))
+	require.Equal(t, "client.pem", cfg.TemporalSecurity.CertFile, "the worker reads the TLS environment")
+	require.NoError(t, fs.Parse([]string{"--pool-size", "7", "--wallet-rpc-arg", "--x", "--temporal-tls-key", "client.key"}))
 	require.Equal(t, 7, cfg.PoolSize, "a flag overrides env")
+	require.Equal(t, "client.key", cfg.TemporalSecurity.KeyFile, "the worker has the TLS flags")
 	require.Equal(t, []string{"--log-level", "1", "--x"}, cfg.WalletRPCArgs)
 
 	eps, err := cfg.endpoints()

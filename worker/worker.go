@@ -78,6 +78,7 @@ func logConfig(log *zap.Logger, c Config) {
 	log.Info("configuration",
 		zap.String("temporal_address", c.TemporalAddress),
 		zap.String("namespace", c.Namespace),
+		zap.Stringer("temporal_security", c.TemporalSecurity),
 		zap.String("task_queue", workflows.TaskQueue),
 		zap.String("wallet_dir", c.WalletDir),
 		zap.Int("pool_size", c.PoolSize),
@@ -157,13 +158,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	defer stopMetrics()
 
-	tc, err := client.Dial(client.Options{
+	opts := client.Options{
 		HostPort:       cfg.TemporalAddress,
 		Namespace:      cfg.Namespace,
 		Logger:         SDKLogger(log),
 		MetricsHandler: metrics.SDKHandler(),
 		DataConverter:  dc,
-	})
+	}
+	if err := cfg.TemporalSecurity.Apply(&opts); err != nil {
+		return err
+	}
+	tc, err := client.Dial(opts)
 	if err != nil {
 		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
 	}

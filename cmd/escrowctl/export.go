@@ -34,12 +34,16 @@ var dialHistory = func(ctx context.Context, address, namespace string, stderr io
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.DialContext(ctx, client.Options{
+	opts := client.Options{
 		HostPort:      address,
 		Namespace:     namespace,
 		Logger:        sdklog.NewStructuredLogger(logger),
 		DataConverter: dc,
-	})
+	}
+	if err := temporalSecurity.Apply(&opts); err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal at %s: %w", address, err)
 	}

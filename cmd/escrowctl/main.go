@@ -23,6 +23,12 @@
 //
 //	--address    Temporal frontend host:port (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)
 //	--namespace  Temporal namespace (env TEMPORAL_NAMESPACE, default "default")
+//	--temporal-tls-cert, --temporal-tls-key, --temporal-tls-ca,
+//	--temporal-tls-server-name, --temporal-api-key (a file)
+//	             mutual TLS and API key for a secured cluster (env
+//	             TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA,
+//	             TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY_FILE; see
+//	             package temporalconn)
 //	--json       print JSON instead of text
 //
 // Exit status: 0 on success, 1 when a command or an escrow failed, 2 on a
@@ -48,6 +54,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/temporalconn"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -106,13 +113,21 @@ func dialStarter(ctx context.Context, address, namespace string, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
-	return starter.DialContext(ctx, client.Options{
+	opts := client.Options{
 		HostPort:      address,
 		Namespace:     namespace,
 		Logger:        sdklog.NewStructuredLogger(logger),
 		DataConverter: dc,
-	})
+	}
+	if err := temporalSecurity.Apply(&opts); err != nil {
+		return nil, err
+	}
+	return starter.DialContext(ctx, opts)
 }
+
+// temporalSecurity is the TLS and API-key setting of this invocation, set
+// by dispatch before any command dials.
+var temporalSecurity temporalconn.Security
 
 // codecKeysFile is the --codec-keys-file of this invocation, set by
 // dispatch before any command dials.
@@ -161,6 +176,7 @@ type globals struct {
 	address   string
 	namespace string
 	codecKeys string
+	security  temporalconn.Security
 	json      bool
 }
 
@@ -168,6 +184,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.address, "address", g.address, "Temporal frontend `host:port` (env "+EnvAddress+")")
 	fs.StringVar(&g.namespace, "namespace", g.namespace, "Temporal `namespace` (env "+EnvNamespace+")")
 	fs.StringVar(&g.codecKeys, "codec-keys-file", g.codecKeys, "payload codec key ring, as the worker's (env "+EnvCodecKeysFile+"; default "+demoCodecKeys+" when present)")
+	g.security.RegisterFlags(fs)
 	fs.BoolVar(&g.json, "json", g.json, "print JSON instead of text")
 }
 
@@ -207,6 +224,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a.address = envOr(getenv, EnvAddress, DefaultAddress)
 	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
 	a.codecKeys = getenv(EnvCodecKeysFile)
+	a.security = temporalconn.SecurityFromEnv(getenv)
 	if err := a.dispatch(ctx, args); !errors.Is(err, errHelp) {
 		return err
 	}
@@ -243,6 +261,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		codecKeysFile = a.codecKeys
+		temporalSecurity = a.security
 		return action(ctx, rest)
 	}
 	fs.SetOutput(stderr)
