@@ -9,7 +9,7 @@ BIN := $(CURDIR)/bin
 TEMPORAL_CLI := $(BIN)/temporal
 TEST_TIMEOUT ?= 30m
 
-.PHONY: help prereqs prereqs-test build test demo down
+.PHONY: help prereqs prereqs-test prereqs-prod build test demo down prod-up prod-down
 
 help: ## List the targets
 	@echo "escrowflow make targets:"
@@ -19,8 +19,11 @@ help: ## List the targets
 prereqs: ## Install/check monero-wallet-rpc and the pinned Temporal CLI (bin/temporal)
 	@scripts/prereqs.sh
 
-prereqs-test: ## prereqs, plus chromium for the Web UI test
+prereqs-test: ## prereqs, plus chromium for the Web UI test and the Temporal server and SQL tool
 	@scripts/prereqs.sh --browser
+
+prereqs-prod: ## prereqs, plus the Temporal server, SQL tool and Web UI server (bin/) for prod-up
+	@scripts/prereqs.sh --prod
 
 build: ## Build bin/escrow-worker and bin/escrowctl
 	$(GO) build -o $(BIN)/escrow-worker ./cmd/escrow-worker
@@ -44,6 +47,12 @@ demo: prereqs build ## Start Temporal + worker on 127.0.0.1 and run 3 escrows (s
 
 down: ## Stop the demo stack started by `make demo`
 	@scripts/down.sh
+
+prod-up: prereqs-prod build ## PostgreSQL, Temporal server (mutual TLS), Web UI, 2 workers on 127.0.0.1 (.escrowflow-prod/)
+	@scripts/prod-up.sh
+
+prod-down: ## Stop the stack started by `make prod-up` (its state stays in .escrowflow-prod/)
+	@scripts/prod-down.sh
 
 .PHONY: histories
 histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a live run
