@@ -19,7 +19,7 @@
 # gives its temporal service. State, logs, pid files and secrets live in
 # $ESCROWFLOW_PROD_DIR (default .escrowflow-prod/, git-ignored). Ports (env,
 # default): FRONTEND_GRPC_PORT 7233, PROD_UI_PORT 8233, PROD_CODEC_PORT 8234,
-# PROD_METRICS_PORT 9464 (worker 2: +1), PROD_PG_PORT 5433, and the server's
+# PROD_METRICS_PORT 9464 (worker 2: PROD_METRICS_PORT_2, 9465), PROD_PG_PORT 5433, and the server's
 # internal ports FRONTEND_HTTP_PORT, FRONTEND_MEMBERSHIP_PORT,
 # {HISTORY,MATCHING,WORKER}_{GRPC,MEMBERSHIP}_PORT (the server's defaults).
 # PROD_POOL_SIZE (9) and PROD_WALLET_STOCK (3) size each worker.
@@ -36,6 +36,7 @@ WORKER_BIN="${ESCROWFLOW_WORKER_BIN:-$BIN/escrow-worker}"
 : "${MATCHING_GRPC_PORT:=7235}" "${MATCHING_MEMBERSHIP_PORT:=6935}"
 : "${WORKER_GRPC_PORT:=7239}" "${WORKER_MEMBERSHIP_PORT:=6939}"
 : "${PROD_PG_PORT:=5433}" "${PROD_UI_PORT:=8233}" "${PROD_CODEC_PORT:=8234}" "${PROD_METRICS_PORT:=9464}"
+: "${PROD_METRICS_PORT_2:=$((PROD_METRICS_PORT + 1))}"
 : "${PROD_POOL_SIZE:=9}" "${PROD_WALLET_STOCK:=3}"
 export FRONTEND_GRPC_PORT FRONTEND_HTTP_PORT FRONTEND_MEMBERSHIP_PORT HISTORY_GRPC_PORT \
 	HISTORY_MEMBERSHIP_PORT MATCHING_GRPC_PORT MATCHING_MEMBERSHIP_PORT WORKER_GRPC_PORT WORKER_MEMBERSHIP_PORT
@@ -237,19 +238,22 @@ declare -A log_from
 for i in 1 2; do
 	name="worker-$i"
 	running "$name" && continue
-	log_from[$i]=$(($(cat "$STATE/logs/$name.log" 2>/dev/null | wc -l) + 1))
+	touch "$STATE/logs/$name.log"
+	log_from[$i]=$(($(wc -l <"$STATE/logs/$name.log") + 1))
 	mkdir -p "$STATE/wallets-$i"
-	codec_address=off
-	[ "$i" = 1 ] && codec_address="127.0.0.1:$PROD_CODEC_PORT"
+	codec_address="" metrics_port="$PROD_METRICS_PORT_2"
+	if [ "$i" = 1 ]; then
+		codec_address="127.0.0.1:$PROD_CODEC_PORT" metrics_port="$PROD_METRICS_PORT"
+	fi
 	log "$name: starting (worker id prod-$i, wallets $STATE/wallets-$i)"
 	TEMPORAL_ADDRESS="$ADDRESS" TEMPORAL_NAMESPACE="$DEFAULT_NAMESPACE" \
 		TEMPORAL_TLS_CERT="$TLS/$name.pem" TEMPORAL_TLS_KEY="$TLS/$name.key" TEMPORAL_TLS_CA="$TLS/ca.pem" \
 		ESCROWFLOW_WALLET_DIR="$STATE/wallets-$i" ESCROWFLOW_WORKER_ID="prod-$i" \
 		ESCROWFLOW_POOL_SIZE="$PROD_POOL_SIZE" ESCROWFLOW_WALLET_STOCK="$PROD_WALLET_STOCK" ESCROWFLOW_ADMIT_WAIT=0 \
 		ESCROWFLOW_LOG_FORMAT=json ESCROWFLOW_MASTER_SECRET_FILE="$STATE/secrets/master.key" \
-		ESCROWFLOW_CODEC_KEYS_FILE="$STATE/secrets/codec.keys" ESCROWFLOW_CODEC_ADDRESS="${codec_address/off/}" \
+		ESCROWFLOW_CODEC_KEYS_FILE="$STATE/secrets/codec.keys" ESCROWFLOW_CODEC_ADDRESS="$codec_address" \
 		ESCROWFLOW_CODEC_ORIGIN="http://127.0.0.1:$PROD_UI_PORT" \
-		ESCROWFLOW_METRICS_ADDRESS="127.0.0.1:$((PROD_METRICS_PORT + i - 1))" \
+		ESCROWFLOW_METRICS_ADDRESS="127.0.0.1:$metrics_port" \
 		start "$name" "$WORKER_BIN"
 done
 for i in 1 2; do
