@@ -86,6 +86,12 @@ start() {
 	echo $! >"$STATE/run/$name.pid"
 }
 
+# PROD_WORKERS_ONLY=host:port starts only the two workers, in plaintext,
+# against that Temporal (for the bench's dev-server comparison,
+# scripts/bench-prod.sh); the rest is skipped.
+if [ -n "${PROD_WORKERS_ONLY:-}" ]; then
+	ADDRESS="$PROD_WORKERS_ONLY"
+else
 # --- PostgreSQL ------------------------------------------------------------
 PGBIN="$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)"
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
@@ -214,6 +220,8 @@ until "$TEMPORAL_CLI" operator search-attribute list "${tls_client_args[@]}" --n
 	sleep 1
 done
 
+fi # PROD_WORKERS_ONLY
+
 # --- secrets ------------------------------------------------------------------
 if [ ! -f "$STATE/secrets/master.key" ]; then
 	(umask 077 && head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$STATE/secrets/master.key")
@@ -223,7 +231,9 @@ if [ ! -f "$STATE/secrets/codec.keys" ]; then
 fi
 
 # --- Web UI -------------------------------------------------------------------
-if [ ! -x "$BIN/temporal-ui-server" ]; then
+if [ -n "${PROD_WORKERS_ONLY:-}" ]; then
+	:
+elif [ ! -x "$BIN/temporal-ui-server" ]; then
 	log "Web UI: bin/temporal-ui-server not built (make prereqs-prod builds it); skipped"
 elif ! running temporal-ui; then
 	log "Web UI: starting on http://127.0.0.1:$PROD_UI_PORT"
@@ -245,16 +255,17 @@ for i in 1 2; do
 	if [ "$i" = 1 ]; then
 		codec_address="127.0.0.1:$PROD_CODEC_PORT" metrics_port="$PROD_METRICS_PORT"
 	fi
+	tls_env=(TEMPORAL_TLS_CERT="$TLS/$name.pem" TEMPORAL_TLS_KEY="$TLS/$name.key" TEMPORAL_TLS_CA="$TLS/ca.pem")
+	[ -z "${PROD_WORKERS_ONLY:-}" ] || tls_env=()
 	log "$name: starting (worker id prod-$i, wallets $STATE/wallets-$i)"
-	TEMPORAL_ADDRESS="$ADDRESS" TEMPORAL_NAMESPACE="$DEFAULT_NAMESPACE" \
-		TEMPORAL_TLS_CERT="$TLS/$name.pem" TEMPORAL_TLS_KEY="$TLS/$name.key" TEMPORAL_TLS_CA="$TLS/ca.pem" \
+	start "$name" env TEMPORAL_ADDRESS="$ADDRESS" TEMPORAL_NAMESPACE="$DEFAULT_NAMESPACE" "${tls_env[@]}" \
 		ESCROWFLOW_WALLET_DIR="$STATE/wallets-$i" ESCROWFLOW_WORKER_ID="prod-$i" \
 		ESCROWFLOW_POOL_SIZE="$PROD_POOL_SIZE" ESCROWFLOW_WALLET_STOCK="$PROD_WALLET_STOCK" ESCROWFLOW_ADMIT_WAIT=0 \
 		ESCROWFLOW_LOG_FORMAT=json ESCROWFLOW_MASTER_SECRET_FILE="$STATE/secrets/master.key" \
 		ESCROWFLOW_CODEC_KEYS_FILE="$STATE/secrets/codec.keys" ESCROWFLOW_CODEC_ADDRESS="$codec_address" \
 		ESCROWFLOW_CODEC_ORIGIN="http://127.0.0.1:$PROD_UI_PORT" \
 		ESCROWFLOW_METRICS_ADDRESS="127.0.0.1:$metrics_port" \
-		start "$name" "$WORKER_BIN"
+		"$WORKER_BIN"
 done
 for i in 1 2; do
 	deadline=$((SECONDS + 120))
@@ -274,5 +285,9 @@ export TEMPORAL_TLS_KEY=$TLS/client.key
 export TEMPORAL_TLS_CA=$TLS/ca.pem
 export ESCROWFLOW_CODEC_KEYS_FILE=$STATE/secrets/codec.keys
 EOF
+if [ -n "${PROD_WORKERS_ONLY:-}" ]; then
+	log "ready: workers prod-1 and prod-2 on Temporal $ADDRESS (plaintext)"
+	exit 0
+fi
 log "ready: Temporal $ADDRESS (mutual TLS), PostgreSQL 127.0.0.1:$PROD_PG_PORT, workers prod-1 and prod-2"
 log "try: . ${STATE#"$REPO"/}/client.env && bin/escrowctl start --wait order-1"
