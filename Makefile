@@ -89,6 +89,13 @@ chaos: prereqs ## Fault-injection run (kills, Temporal restart, disk full, read-
 
 # `make bench-sweep` runs escrowctl bench over pool sizes and concurrencies
 # and draws docs/bench/*.svg (tens of minutes; run it on an idle machine).
+# `make bench-prod` runs 24 escrows on two workers against the
+# PostgreSQL-backed server (make prod-up's stack) and the same against the
+# dev server, each on a fresh stack (docs/BENCHMARKS.md; about 10 minutes).
+.PHONY: bench-prod
+bench-prod: prereqs-prod build ## escrows/min and p50/p95: PostgreSQL-backed server vs dev server, two workers
+	bash scripts/bench-prod.sh
+
 .PHONY: bench-sweep
 bench-sweep: prereqs ## Benchmark sweeps (pool size, concurrency) and their plots in docs/bench
 	bash scripts/bench-sweep.sh
