@@ -46,6 +46,19 @@ export PROD_PG_PORT=$((BASE + 432)) PROD_UI_PORT=$((BASE + 833)) PROD_CODEC_PORT
 export PROD_METRICS_PORT=$((BASE + 464)) PROD_METRICS_PORT_2=$((BASE + 465))
 DEV_PORT=$((BASE + 333))
 
+# export_all NAME PREFIX ESCROWCTL_ARGS...: writes the instrumentation
+# export of every escrow whose id starts with PREFIX into $OUT/NAME-exports
+# and escrowctl analyze's report of them into $OUT/NAME-analyze.txt.
+export_all() {
+	local name="$1" prefix="$2" dir="$OUT/$1-exports"
+	shift 2
+	mkdir -p "$dir"
+	for id in $("$REPO/bin/escrowctl" "$@" list --json | grep -o "\"escrowId\": *\"$prefix[^\"]*\"" | cut -d'"' -f4); do
+		"$REPO/bin/escrowctl" "$@" export -o "$dir/escrow_$id.json" "$id" >/dev/null
+	done
+	"$REPO/bin/escrowctl" analyze "$dir"/escrow_*.json >"$OUT/$name-analyze.txt" 2>&1 || true
+}
+
 dev_pid=""
 cleanup() {
 	ESCROWFLOW_PROD_DIR="$WORK/prod" "$REPO/scripts/prod-down.sh" >/dev/null 2>&1 || true
@@ -67,10 +80,9 @@ s0="$(cpu "$server_pid")" p0="$(cpu $(pg_pids))"
 "$REPO/bin/escrowctl" --address "127.0.0.1:$FRONTEND_GRPC_PORT" --temporal-tls-cert "$T/client.pem" \
 	--temporal-tls-key "$T/client.key" --temporal-tls-ca "$T/ca.pem" --codec-keys-file "$WORK/prod/secrets/codec.keys" \
 	bench -n "$N" -c "$C" --modes escrowflow --prefix pg | tee "$OUT/postgres.txt"
-"$REPO/bin/escrowctl" --address "127.0.0.1:$FRONTEND_GRPC_PORT" --temporal-tls-cert "$T/client.pem" \
-	--temporal-tls-key "$T/client.key" --temporal-tls-ca "$T/ca.pem" --codec-keys-file "$WORK/prod/secrets/codec.keys" \
-	list --json >"$OUT/postgres-list.json"
 log "PostgreSQL-backed server: CPU during the run: temporal-server $(($(cpu "$server_pid") - s0)) s, PostgreSQL $(($(cpu $(pg_pids)) - p0)) s (for $N escrows)"
+export_all postgres pg- --address "127.0.0.1:$FRONTEND_GRPC_PORT" --temporal-tls-cert "$T/client.pem" \
+	--temporal-tls-key "$T/client.key" --temporal-tls-ca "$T/ca.pem" --codec-keys-file "$WORK/prod/secrets/codec.keys"
 ESCROWFLOW_PROD_DIR="$WORK/prod" "$REPO/scripts/prod-down.sh" >/dev/null
 
 # --- 2. the dev server (as make demo starts it), plaintext ----------------------
@@ -100,4 +112,5 @@ d0="$(cpu "$dev_pid")"
 "$REPO/bin/escrowctl" --address "127.0.0.1:$DEV_PORT" --codec-keys-file "$WORK/dev/secrets/codec.keys" \
 	bench -n "$N" -c "$C" --modes escrowflow --prefix dev | tee "$OUT/dev.txt"
 log "dev server: CPU during the run: temporal server start-dev $(($(cpu "$dev_pid") - d0)) s (for $N escrows)"
+export_all dev dev- --address "127.0.0.1:$DEV_PORT" --codec-keys-file "$WORK/dev/secrets/codec.keys"
 log "reports and logs in $WORK"
