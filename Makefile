@@ -19,7 +19,7 @@ help: ## List the targets
 prereqs: ## Install/check monero-wallet-rpc and the pinned Temporal CLI (bin/temporal)
 	@scripts/prereqs.sh
 
-prereqs-test: ## prereqs, plus chromium for the Web UI test and the Temporal server and SQL tool
+prereqs-test: ## prereqs, plus chromium for the Web UI test and the Temporal server, SQL tool and UI server
 	@scripts/prereqs.sh --browser
 
 prereqs-prod: ## prereqs, plus the Temporal server, SQL tool and Web UI server (bin/) for prod-up

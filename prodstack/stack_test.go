@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +53,7 @@ type stack struct {
 	env       []string
 	address   string
 	pgPort    int
+	uiPort    int
 }
 
 // require reports a missing prerequisite: a failure under CI, a skip
@@ -71,6 +74,7 @@ func startStack(t *testing.T) *stack {
 	bin := filepath.Join(repo, "bin")
 	requireFile(t, filepath.Join(bin, "temporal-server"), "make prereqs-test builds it")
 	requireFile(t, filepath.Join(bin, "temporal-sql-tool"), "make prereqs-test builds it")
+	requireFile(t, filepath.Join(bin, "temporal-ui-server"), "make prereqs-test builds it")
 	pgBins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(pgBins) == 0 {
 		// prod-up.sh installs PostgreSQL itself, which needs root.
@@ -113,6 +117,7 @@ func startStack(t *testing.T) *stack {
 	for name, port := range ports {
 		s.env = append(s.env, name+"="+strconv.Itoa(port))
 	}
+	s.uiPort = ports["PROD_UI_PORT"]
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, f := range []string{"temporal-server", "worker-1", "worker-2", "sql-tool"} {
@@ -343,6 +348,22 @@ func TestProductionStack(t *testing.T) {
 		// The rows are in PostgreSQL's visibility database.
 		rows := s.psql(t, "temporal_visibility", "SELECT count(*) FROM executions_visibility WHERE workflow_id LIKE 'escrow-tls-%' AND status = 2")
 		assert.Equal(t, "4", rows, "completed executions in temporal_visibility")
+	})
+
+	t.Run("the Web UI reads PostgreSQL visibility over mutual TLS", func(t *testing.T) {
+		url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/namespaces/default/workflows?query=%s", s.uiPort,
+			neturl.QueryEscape(`EscrowState="COMPLETED"`))
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+		for _, id := range []string{"tls-1", "tls-2", "tls-3", "tls-4"} {
+			assert.Contains(t, string(body), `"escrow-`+id+`"`)
+		}
 	})
 
 	t.Run("clients without a valid certificate are refused", func(t *testing.T) {

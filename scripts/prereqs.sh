@@ -4,9 +4,9 @@
 #   - with --browser: chromium (Debian packages "chromium", "fonts-dejavu-core"),
 #     headless, for the Web UI test (make test passes it; make demo does not)
 #   - the Temporal CLI, pinned, in the repo-local ignored folder bin/
-#   - with --prod (or --browser, which make test passes): the Temporal server
-#     and its SQL tool (bin/temporal-server, bin/temporal-sql-tool) and, with
-#     --prod, the Web UI server (bin/temporal-ui-server), built from the Go
+#   - with --prod (or --browser, which make test passes): the Temporal server,
+#     its SQL tool and the Web UI server (bin/temporal-server,
+#     bin/temporal-sql-tool, bin/temporal-ui-server), built from the Go
 #     modules of the versions the CLI embeds, for scripts/prod-up.sh
 # Idempotent and quick when everything is present; prints one line per check.
 set -euo pipefail
@@ -137,8 +137,6 @@ case "${1:-}" in
 --prod | --browser)
 	install_tool temporal-server go.temporal.io/server/cmd/server go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
 	install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
+	install_tool temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_VERSION"
 	;;
 esac
-if [ "${1:-}" = --prod ]; then
-	install_tool temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_VERSION"
-fi
