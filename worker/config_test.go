@@ -120,12 +120,18 @@ func TestLogConfigMasksSecrets(t *testing.T) {
 	c := DefaultConfig()
 	c.MasterSecret = []byte("the-master-secret")
 	c.WalletRPCEndpoints = []string{"http://user:endpoint-pass@127.0.0.1:1"}
+	c.TemporalSecurity.CertFile = "/certs/client.pem"
+	c.TemporalSecurity.KeyData = []byte("-----BEGIN EC PRIVATE KEY-----the-tls-key")
+	c.TemporalSecurity.APIKey = "the-api-key"
 	logConfig(zap.New(core), c)
 	require.Equal(t, 1, logs.Len())
 	all := fmt.Sprint(logs.All()[0].ContextMap())
 	require.NotContains(t, all, "the-master-secret")
 	require.NotContains(t, all, "endpoint-pass")
+	require.NotContains(t, all, "the-tls-key")
+	require.NotContains(t, all, "the-api-key")
 	require.Contains(t, all, "127.0.0.1:1")
+	require.Contains(t, all, "/certs/client.pem", "the TLS files are logged")
 }
 
 func TestMaxEscrowsDefault(t *testing.T) {
