@@ -39,10 +39,10 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/temporalconn"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -286,7 +286,7 @@ func waitAll(ctx context.Context, t *testing.T, sc *starter.Client, ids ...strin
 
 // waitState waits until one of ids is in one of states on worker (0: any)
 // and returns it.
-func waitState(ctx context.Context, t *testing.T, s *stack, sc *starter.Client, worker int, ids []string, states ...workflows.State) string {
+func waitState(ctx context.Context, t *testing.T, s *stack, sc *starter.Client, worker int, ids []string, states ...escrow.State) string {
 	t.Helper()
 	var found string
 	testenv.WaitFor(t, 4*time.Minute, fmt.Sprintf("an escrow of %v in %v on worker %d", ids, states, worker), func() bool {
@@ -335,7 +335,7 @@ func TestProductionStack(t *testing.T) {
 
 	t.Run("EscrowState queries answer through PostgreSQL visibility", func(t *testing.T) {
 		testenv.WaitFor(t, time.Minute, "the completed escrows listed", func() bool {
-			got, err := sc.List(ctx, workflows.StateCompleted, 0)
+			got, err := sc.List(ctx, escrow.StateCompleted, 0)
 			require.NoError(t, err)
 			n := 0
 			for _, e := range got {
@@ -395,7 +395,7 @@ func TestProductionStack(t *testing.T) {
 		ids := []string{"kill-1", "kill-2"}
 		startAll(ctx, t, sc, ids...)
 		all = append(all, ids...)
-		victim := waitState(ctx, t, s, sc, 1, ids, workflows.StateMaking, workflows.StateExchanging)
+		victim := waitState(ctx, t, s, sc, 1, ids, escrow.StateMaking, escrow.StateExchanging)
 		pid := s.pid(t, "worker-1")
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 		testenv.WaitFor(t, 30*time.Second, "worker 1 gone", func() bool { return testenv.ProcessGone(pid) })
@@ -414,7 +414,7 @@ func TestProductionStack(t *testing.T) {
 		ids := []string{"pg-1", "pg-2"}
 		startAll(ctx, t, sc, ids...)
 		all = append(all, ids...)
-		waitState(ctx, t, s, sc, 0, ids, workflows.StateMaking, workflows.StateExchanging)
+		waitState(ctx, t, s, sc, 0, ids, escrow.StateMaking, escrow.StateExchanging)
 		before := s.postmasterPID(t)
 		out, err := s.script("prod-down.sh", "postgres")
 		require.NoError(t, err, "stop PostgreSQL:\n%s", out)
@@ -425,7 +425,7 @@ func TestProductionStack(t *testing.T) {
 
 		waitAll(ctx, t, sc, ids...)
 		testenv.WaitFor(t, time.Minute, "every escrow of this test listed COMPLETED", func() bool {
-			got, err := sc.List(ctx, workflows.StateCompleted, 0)
+			got, err := sc.List(ctx, escrow.StateCompleted, 0)
 			require.NoError(t, err)
 			seen := map[string]bool{}
 			for _, e := range got {

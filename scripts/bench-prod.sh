@@ -85,14 +85,12 @@ export_all postgres pg- --address "127.0.0.1:$FRONTEND_GRPC_PORT" --temporal-tls
 	--temporal-tls-key "$T/client.key" --temporal-tls-ca "$T/ca.pem" --codec-keys-file "$WORK/prod/secrets/codec.keys"
 ESCROWFLOW_PROD_DIR="$WORK/prod" "$REPO/scripts/prod-down.sh" >/dev/null
 
-# --- 2. the dev server (as make demo starts it), plaintext ----------------------
+# --- 2. the dev server (with make demo's flags, internal/devserver), plaintext ----------------------
 log "dev server: starting on 127.0.0.1:$DEV_PORT"
 mkdir -p "$WORK/dev"
-setsid "$CLI" server start-dev --ip 127.0.0.1 --port "$DEV_PORT" --headless \
-	--db-filename "$WORK/dev/temporal.db" --search-attribute EscrowState=Keyword \
-	--dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
-	--dynamic-config-value system.enableActivityEagerExecution=true \
-	--log-level warn >"$WORK/dev/temporal.log" 2>&1 &
+# escrow-devserver replaces itself with the CLI: $! is the server's pid.
+setsid "$REPO/bin/escrow-devserver" --cli "$CLI" --port "$DEV_PORT" --ui-port -1 \
+	--db-filename "$WORK/dev/temporal.db" >"$WORK/dev/temporal.log" 2>&1 &
 dev_pid=$!
 deadline=$((SECONDS + 120))
 until "$CLI" operator search-attribute list --address "127.0.0.1:$DEV_PORT" 2>/dev/null | grep -qw EscrowState; do

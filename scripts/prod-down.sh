@@ -18,12 +18,9 @@ STATE="${ESCROWFLOW_PROD_DIR:-$REPO/.escrowflow-prod}"
 
 log() { printf 'prod-down: %s\n' "$*"; }
 
-pid_alive() {
-	local state
-	kill -0 "$1" 2>/dev/null || return 1
-	state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
+# pid_alive
+# shellcheck source=lib.sh
+. "$REPO/scripts/lib.sh"
 
 # stop_pid NAME GRACE: stops the process group recorded in run/NAME.pid.
 stop_pid() {

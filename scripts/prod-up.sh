@@ -64,13 +64,9 @@ for b in "$BIN/temporal-server" "$BIN/temporal-sql-tool" "$TEMPORAL_CLI" "$WORKE
 	[ -x "$b" ] || die "$b is missing: run make prereqs-prod build (or make prod-up)"
 done
 
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-	local state
-	kill -0 "$1" 2>/dev/null || return 1
-	state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
+# pid_alive, http_ok
+# shellcheck source=lib.sh
+. "$REPO/scripts/lib.sh"
 
 # running NAME: the process recorded in run/NAME.pid is alive.
 running() {
@@ -244,12 +240,9 @@ elif ! running temporal-ui; then
 fi
 
 # --- workers ------------------------------------------------------------------
-declare -A log_from
 for i in 1 2; do
 	name="worker-$i"
 	running "$name" && continue
-	touch "$STATE/logs/$name.log"
-	log_from[$i]=$(($(wc -l <"$STATE/logs/$name.log") + 1))
 	mkdir -p "$STATE/wallets-$i"
 	codec_address="" metrics_port="$PROD_METRICS_PORT_2"
 	if [ "$i" = 1 ]; then
@@ -268,8 +261,9 @@ for i in 1 2; do
 		"$WORKER_BIN"
 done
 for i in 1 2; do
-	deadline=$((SECONDS + 120))
-	until tail -n +"${log_from[$i]:-1}" "$STATE/logs/worker-$i.log" 2>/dev/null | grep -q '"worker started"'; do
+	deadline=$((SECONDS + 120)) metrics_port="$PROD_METRICS_PORT"
+	[ "$i" = 1 ] || metrics_port="$PROD_METRICS_PORT_2"
+	until http_ok 127.0.0.1 "$metrics_port" /readyz; do
 		running "worker-$i" || die "worker-$i exited (logs/worker-$i.log)"
 		[ "$SECONDS" -lt "$deadline" ] || die "worker-$i not started after 120 s (logs/worker-$i.log)"
 		sleep 0.5

@@ -19,9 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/temporalconn"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
 // Environment variables read by ConfigFromEnv. Flags override them.

@@ -23,8 +23,9 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -79,7 +80,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.String("temporal_address", c.TemporalAddress),
 		zap.String("namespace", c.Namespace),
 		zap.Stringer("temporal_security", c.TemporalSecurity),
-		zap.String("task_queue", workflows.TaskQueue),
+		zap.String("task_queue", escrow.TaskQueue),
 		zap.String("wallet_dir", c.WalletDir),
 		zap.Int("pool_size", c.PoolSize),
 		zap.String("wallet_rpc", c.WalletRPCBinary),
@@ -152,7 +153,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
 	}
 
-	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled
+	hl := new(health)
+	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), hl, log) // nil when disabled
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	hostQueue := workflows.HostTaskQueue(workerID)
+	hostQueue := escrow.HostTaskQueue(workerID)
 	acts := activities.New(activities.Config{
 		Leases:             activities.PoolLeaser(p),
 		Store:              store,
@@ -231,7 +233,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	// The shared queue runs workflows and ClaimEscrow (any worker may
 	// claim); the worker's own queue runs the wallet activities of the
 	// escrows it claimed, next to their files.
-	shared := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	shared := sdkworker.New(tc, escrow.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
 	Register(shared, acts)
 	host := sdkworker.New(tc, hostQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
 	host.RegisterActivity(acts)
@@ -240,11 +242,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	defer host.Stop()
 	if err := shared.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
+		return fmt.Errorf("start worker on %s: %w", escrow.TaskQueue, err)
 	}
-	log.Info("worker started", zap.String("task_queue", workflows.TaskQueue), zap.String("host_task_queue", hostQueue),
+	log.Info("worker started", zap.String("task_queue", escrow.TaskQueue), zap.String("host_task_queue", hostQueue),
 		zap.String("worker_id", workerID), zap.Int("pool_size", p.Stats().Size))
+	hl.setReady(true)
 	<-ctx.Done()
+	hl.setReady(false)
 	log.Info("worker stopping")
 	shared.Stop()
 	return nil
@@ -281,6 +285,6 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 
 // Register registers the EscrowSetup workflow and acts on w.
 func Register(w sdkworker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	w.RegisterActivity(acts)
 }

@@ -6,17 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // historyConn reads workflow histories; a client.Client is one.
@@ -26,26 +24,16 @@ type historyConn interface {
 }
 
 // dialHistory connects to Temporal for export; tests replace it.
-var dialHistory = func(ctx context.Context, address, namespace string, stderr io.Writer) (historyConn, error) {
+var dialHistory = func(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+	opts, err := t.options(stderr)
 	if err != nil {
-		return nil, err
-	}
-	opts := client.Options{
-		HostPort:      address,
-		Namespace:     namespace,
-		Logger:        sdklog.NewStructuredLogger(logger),
-		DataConverter: dc,
-	}
-	if err := temporalSecurity.Apply(&opts); err != nil {
 		return nil, err
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("dial temporal at %s: %w", address, err)
+		return nil, fmt.Errorf("dial temporal at %s: %w", t.address, err)
 	}
 	return c, nil
 }
@@ -70,19 +58,19 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		if err := workflows.ValidateEscrowID(id); err != nil {
+		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := dialHistory(ctx, a.address, a.namespace, a.stderr)
+		c, err := dialHistory(ctx, a.target(), a.stderr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		dc, err := dataConverter()
+		dc, err := dataConverter(a.codecKeys)
 		if err != nil {
 			return err
 		}
-		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, dc)
+		e, err := instrument.Fetch(ctx, c, escrow.WorkflowID(id), *runID, dc)
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return fmt.Errorf("escrow %q: %w", id, starter.ErrEscrowNotFound)
@@ -113,7 +101,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if e.ReasonType != "" {
 			state += " (" + e.ReasonType + ")"
 		}
-		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), wall(msDuration(e.TotalMs)), e.RunID, path)
+		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), instrument.Wall(msDuration(e.TotalMs)), e.RunID, path)
 		if e.State == instrument.StateRunning {
 			fmt.Fprintf(a.stdout, "note: the escrow is still running; the export holds the steps recorded so far\n")
 		}

@@ -32,8 +32,8 @@ func withHistories(t *testing.T, h map[string]*historytest.History, dialErr erro
 	f := &fakeHistories{Client: historytest.Client{Histories: h}}
 	var dialed []string
 	old := dialHistory
-	dialHistory = func(_ context.Context, address, namespace string, _ io.Writer) (historyConn, error) {
-		dialed = append(dialed, address+" "+namespace)
+	dialHistory = func(_ context.Context, tg target, _ io.Writer) (historyConn, error) {
+		dialed = append(dialed, tg.address+" "+tg.namespace)
 		if dialErr != nil {
 			return nil, dialErr
 		}

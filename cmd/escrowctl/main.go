@@ -12,7 +12,6 @@
 //	result [--wait] ID       show an escrow's result
 //	list [--state STATE]     list escrows
 //	demo [--count 3]         set up several escrows at once and show how they overlapped
-//	seed-check               run the old design's Tests 1-4 and check its success criteria
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
@@ -53,9 +52,9 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/temporalconn"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // Environment variables that set the global flags' defaults.
@@ -95,51 +94,60 @@ func main() {
 type escrows interface {
 	Start(ctx context.Context, escrowID string) (starter.Run, error)
 	Describe(ctx context.Context, escrowID string) (starter.Description, error)
-	Status(ctx context.Context, escrowID string) (workflows.Status, error)
-	Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	List(ctx context.Context, state workflows.State, pageSize int) ([]starter.Summary, error)
+	Status(ctx context.Context, escrowID string) (escrow.Status, error)
+	Result(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	Wait(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	List(ctx context.Context, state escrow.State, pageSize int) ([]starter.Summary, error)
 	Close()
 }
 
-// dialFunc connects to Temporal; stderr receives the SDK's warnings.
-type dialFunc func(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error)
+// target is where and how a command connects to Temporal: the global
+// flags' address, namespace, payload key ring (see dataConverter) and TLS
+// and API-key settings.
+type target struct {
+	address, namespace, codecKeys string
+	security                      temporalconn.Security
+}
 
-func dialStarter(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error) {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+// options returns the client options for t, logging the SDK's warnings to
+// stderr.
+func (t target) options(stderr io.Writer) (client.Options, error) {
+	dc, err := dataConverter(t.codecKeys)
 	if err != nil {
-		return nil, err
+		return client.Options{}, err
 	}
 	opts := client.Options{
-		HostPort:      address,
-		Namespace:     namespace,
-		Logger:        sdklog.NewStructuredLogger(logger),
+		HostPort:      t.address,
+		Namespace:     t.namespace,
+		Logger:        sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		DataConverter: dc,
 	}
-	if err := temporalSecurity.Apply(&opts); err != nil {
+	if err := t.security.Apply(&opts); err != nil {
+		return client.Options{}, err
+	}
+	return opts, nil
+}
+
+// dialFunc connects to Temporal at t; stderr receives the SDK's warnings.
+type dialFunc func(ctx context.Context, t target, stderr io.Writer) (escrows, error)
+
+func dialStarter(ctx context.Context, t target, stderr io.Writer) (escrows, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	opts, err := t.options(stderr)
+	if err != nil {
 		return nil, err
 	}
 	return starter.DialContext(ctx, opts)
 }
 
-// temporalSecurity is the TLS and API-key setting of this invocation, set
-// by dispatch before any command dials.
-var temporalSecurity temporalconn.Security
-
-// codecKeysFile is the --codec-keys-file of this invocation, set by
-// dispatch before any command dials.
-var codecKeysFile string
-
 // demoCodecKeys is the key ring make demo creates.
 const demoCodecKeys = ".escrowflow/codec.keys"
 
-// dataConverter returns the converter that decrypts the worker's payloads,
-// or codec.Plain() when no key ring is configured.
-func dataConverter() (converter.DataConverter, error) {
-	path := codecKeysFile
+// dataConverter returns the converter that decrypts the worker's payloads
+// with the key ring at path (--codec-keys-file; "" for the demo's, when
+// present), or codec.Plain() when there is none.
+func dataConverter(path string) (converter.DataConverter, error) {
 	if path == "" {
 		if _, err := os.Stat(demoCodecKeys); err != nil {
 			return codec.Plain(), nil
@@ -210,7 +218,6 @@ func commands() []command {
 		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
 		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
-		{name: "seed-check", args: "[--worker-log FILE]", summary: "run the old design's Tests 1-4 and check its success criteria", flags: seedCheckFlags},
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
@@ -260,8 +267,6 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		codecKeysFile = a.codecKeys
-		temporalSecurity = a.security
 		return action(ctx, rest)
 	}
 	fs.SetOutput(stderr)
@@ -334,5 +339,10 @@ func capitalize(s string) string {
 
 // connect dials Temporal with the global flags.
 func (a *app) connect(ctx context.Context) (escrows, error) {
-	return a.dial(ctx, a.address, a.namespace, a.stderr)
+	return a.dial(ctx, a.target(), a.stderr)
+}
+
+// target is where the global flags point.
+func (a *app) target() target {
+	return target{address: a.address, namespace: a.namespace, codecKeys: a.codecKeys, security: a.security}
 }
