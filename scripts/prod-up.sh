@@ -74,6 +74,16 @@ running() {
 	[ -f "$f" ] && pid_alive "$(cat "$f")"
 }
 
+# need_free WHAT PORT...: fails when something already listens on a port
+# (make demo uses 7233, 8233, 8234 and 9464 too: make down first).
+need_free() {
+	local what="$1" port
+	shift
+	for port in "$@"; do
+		! port_open 127.0.0.1 "$port" || die "$what: 127.0.0.1:$port is in use (make demo's stack? make down first, or set the port variables)"
+	done
+}
+
 # start NAME CMD...: starts CMD in a session of its own, logs to logs/NAME.log.
 start() {
 	local name="$1"
@@ -124,6 +134,7 @@ if [ ! -f "$PGDATA/PG_VERSION" ]; then
 		-E UTF8 --locale=C.UTF-8 >>"$STATE/logs/postgres-initdb.log"
 fi
 if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+	need_free PostgreSQL "$PROD_PG_PORT"
 	log "PostgreSQL: starting on 127.0.0.1:$PROD_PG_PORT"
 	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/../postgres.log" -w -t 120 \
 		-o "-c listen_addresses=127.0.0.1 -p $PROD_PG_PORT -k $PGRUN" start >/dev/null
@@ -191,6 +202,9 @@ cert ui temporal-ui
 # --- Temporal server -----------------------------------------------------------
 tls_client_args=(--address "$ADDRESS" --tls-cert-path "$TLS/client.pem" --tls-key-path "$TLS/client.key" --tls-ca-path "$TLS/ca.pem")
 if ! running temporal-server; then
+	need_free "Temporal server" "$FRONTEND_GRPC_PORT" "$FRONTEND_HTTP_PORT" "$FRONTEND_MEMBERSHIP_PORT" \
+		"$HISTORY_GRPC_PORT" "$HISTORY_MEMBERSHIP_PORT" "$MATCHING_GRPC_PORT" "$MATCHING_MEMBERSHIP_PORT" \
+		"$WORKER_GRPC_PORT" "$WORKER_MEMBERSHIP_PORT"
 	log "Temporal server: starting, frontend $ADDRESS (mutual TLS)"
 	TEMPORAL_TLS_FRONTEND_CERT="$TLS/frontend.pem" TEMPORAL_TLS_FRONTEND_KEY="$TLS/frontend.key" \
 		TEMPORAL_TLS_CLIENT_CA_CERT="$TLS/ca.pem" TEMPORAL_TLS_FRONTEND_SERVER_NAME=localhost \
@@ -232,6 +246,7 @@ if [ -n "${PROD_WORKERS_ONLY:-}" ]; then
 elif [ ! -x "$BIN/temporal-ui-server" ]; then
 	log "Web UI: bin/temporal-ui-server not built (make prereqs-prod builds it); skipped"
 elif ! running temporal-ui; then
+	need_free "Web UI" "$PROD_UI_PORT"
 	log "Web UI: starting on http://127.0.0.1:$PROD_UI_PORT"
 	TEMPORAL_ADDRESS="$ADDRESS" TEMPORAL_UI_PORT="$PROD_UI_PORT" TEMPORAL_TLS_CA="$TLS/ca.pem" \
 		TEMPORAL_TLS_CERT="$TLS/ui.pem" TEMPORAL_TLS_KEY="$TLS/ui.key" TEMPORAL_TLS_SERVER_NAME=localhost \
@@ -247,7 +262,9 @@ for i in 1 2; do
 	codec_address="" metrics_port="$PROD_METRICS_PORT_2"
 	if [ "$i" = 1 ]; then
 		codec_address="127.0.0.1:$PROD_CODEC_PORT" metrics_port="$PROD_METRICS_PORT"
+		need_free "$name" "$PROD_CODEC_PORT"
 	fi
+	need_free "$name" "$metrics_port"
 	tls_env=(TEMPORAL_TLS_CERT="$TLS/$name.pem" TEMPORAL_TLS_KEY="$TLS/$name.key" TEMPORAL_TLS_CA="$TLS/ca.pem")
 	[ -z "${PROD_WORKERS_ONLY:-}" ] || tls_env=()
 	log "$name: starting (worker id prod-$i, wallets $STATE/wallets-$i)"
