@@ -197,7 +197,7 @@ func evaluateSeedCheck(in seedInput) []seedRow {
 	}
 
 	// The old design's "no std::fs::copy calls (only atomic)".
-	crit5 := "no plain copy of a wallet file: no io.Copy/os.WriteFile/os.Rename/os.Link outside walletstore"
+	crit5 := "no plain copy of a wallet file: no io.Copy/os.WriteFile/os.Rename/os.Link/os.Create, os.OpenFile for writing or exec of cp outside walletstore"
 	if in.ScanErr != nil {
 		add("code", crit5, in.ScanErr.Error(), verdictFail)
 	} else {

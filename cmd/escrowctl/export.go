@@ -23,8 +23,11 @@ type historyConn interface {
 	Close()
 }
 
-// dialHistory connects to Temporal for export; tests replace it.
-var dialHistory = func(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
+// historyDialFunc connects to Temporal at t for export.
+type historyDialFunc func(ctx context.Context, t target, stderr io.Writer) (historyConn, error)
+
+// dialHistory connects to Temporal at t for export.
+func dialHistory(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	opts, err := t.options(stderr)
@@ -61,7 +64,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := dialHistory(ctx, a.target(), a.stderr)
+		c, err := a.dialHistory(ctx, a.target(), a.stderr)
 		if err != nil {
 			return err
 		}

@@ -78,7 +78,7 @@ const dialTimeout = 15 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, dialStarter)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, dialers{escrows: dialStarter, history: dialHistory})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "escrowctl:", err)
@@ -99,6 +99,12 @@ type escrows interface {
 	Wait(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
 	List(ctx context.Context, state escrow.State, pageSize int) ([]starter.Summary, error)
 	Close()
+}
+
+// dialers connect the commands to Temporal; tests fake them.
+type dialers struct {
+	escrows dialFunc
+	history historyDialFunc
 }
 
 // target is where and how a command connects to Temporal: the global
@@ -201,6 +207,7 @@ type app struct {
 	globals
 	stdout, stderr io.Writer
 	dial           dialFunc
+	dialHistory    historyDialFunc
 	now            func() time.Time
 }
 
@@ -226,8 +233,8 @@ func commands() []command {
 }
 
 // run runs the command line args (without the program name).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, dial dialFunc) error {
-	a := &app{stdout: stdout, stderr: stderr, dial: dial, now: time.Now}
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, d dialers) error {
+	a := &app{stdout: stdout, stderr: stderr, dial: d.escrows, dialHistory: d.history, now: time.Now}
 	a.address = envOr(getenv, EnvAddress, DefaultAddress)
 	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
 	a.codecKeys = getenv(EnvCodecKeysFile)

@@ -31,6 +31,8 @@ type fakeEscrows struct {
 	polls  map[string]int
 	list   []starter.Summary
 	closed bool
+	// history answers export's dial (see withHistories).
+	history historyDialFunc
 }
 
 func (f *fakeEscrows) Start(_ context.Context, id string) (starter.Run, error) {
@@ -124,7 +126,13 @@ func invoke(t *testing.T, f *fakeEscrows, env map[string]string, args ...string)
 		return f, nil
 	}
 	getenv := func(k string) string { return env[k] }
-	inv.err = run(context.Background(), args, getenv, &inv.stdout, &inv.stderr, dial)
+	history := func(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
+		if f.history == nil {
+			return nil, errors.New("test: no histories")
+		}
+		return f.history(ctx, t, stderr)
+	}
+	inv.err = run(context.Background(), args, getenv, &inv.stdout, &inv.stderr, dialers{escrows: dial, history: history})
 	return inv
 }
 
@@ -388,7 +396,7 @@ func TestDemo(t *testing.T) {
 
 			inv := &invocation{}
 			dial := func(context.Context, target, io.Writer) (escrows, error) { return startFake, nil }
-			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dial)
+			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dialers{escrows: dial})
 
 			if tt.wantErr != "" {
 				assert.EqualError(t, inv.err, tt.wantErr)
@@ -424,7 +432,7 @@ func TestDemoJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	dial := func(context.Context, target, io.Writer) (escrows, error) { return s, nil }
 
-	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dial)
+	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dialers{escrows: dial})
 
 	require.NoError(t, err)
 	var rep demoReport

@@ -10,13 +10,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/devserver"
 )
-
-// EscrowStateAttribute is the custom search attribute (type Keyword) that
-// every Temporal server started by StartTemporal registers.
-const EscrowStateAttribute = escrow.StateSearchAttribute
 
 // Temporal is a Temporal dev server (`temporal server start-dev`, started by
 // package devserver with the project's flags) for one test. It listens on
