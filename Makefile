@@ -9,7 +9,7 @@ BIN := $(CURDIR)/bin
 TEMPORAL_CLI := $(BIN)/temporal
 TEST_TIMEOUT ?= 30m
 
-.PHONY: help prereqs prereqs-test build test demo down
+.PHONY: help prereqs prereqs-test prereqs-prod build test demo down prod-up prod-down
 
 help: ## List the targets
 	@echo "escrowflow make targets:"
@@ -19,8 +19,11 @@ help: ## List the targets
 prereqs: ## Install/check monero-wallet-rpc and the pinned Temporal CLI (bin/temporal)
 	@scripts/prereqs.sh
 
-prereqs-test: ## prereqs, plus chromium for the Web UI test
+prereqs-test: ## prereqs, plus chromium for the Web UI test and the Temporal server, SQL tool and UI server
 	@scripts/prereqs.sh --browser
+
+prereqs-prod: ## prereqs, plus the Temporal server, SQL tool and Web UI server (bin/) for prod-up
+	@scripts/prereqs.sh --prod
 
 build: ## Build bin/escrow-worker, bin/escrowctl and bin/escrow-devserver
 	$(GO) build -o $(BIN)/escrow-worker ./cmd/escrow-worker
@@ -45,6 +48,12 @@ demo: prereqs build ## Start Temporal + worker on 127.0.0.1 and run 3 escrows (s
 
 down: ## Stop the demo stack started by `make demo`
 	@scripts/down.sh
+
+prod-up: prereqs-prod build ## PostgreSQL, Temporal server (mutual TLS), Web UI, 2 workers on 127.0.0.1 (.escrowflow-prod/)
+	@scripts/prod-up.sh
+
+prod-down: ## Stop the stack started by `make prod-up` (its state stays in .escrowflow-prod/)
+	@scripts/prod-down.sh
 
 .PHONY: histories
 histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a live run
@@ -83,6 +92,13 @@ chaos: prereqs ## Fault-injection run (kills, Temporal restart and SIGKILL, rest
 
 # `make bench-sweep` runs escrowctl bench over pool sizes and concurrencies
 # and draws docs/bench/*.svg (tens of minutes; run it on an idle machine).
+# `make bench-prod` runs 24 escrows on two workers against the
+# PostgreSQL-backed server (make prod-up's stack) and the same against the
+# dev server, each on a fresh stack (docs/BENCHMARKS.md; about 10 minutes).
+.PHONY: bench-prod
+bench-prod: prereqs-prod build ## escrows/min and p50/p95: PostgreSQL-backed server vs dev server, two workers
+	bash scripts/bench-prod.sh
+
 .PHONY: bench-sweep
 bench-sweep: prereqs ## Benchmark sweeps (pool size, concurrency) and their plots in docs/bench
 	bash scripts/bench-sweep.sh

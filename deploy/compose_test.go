@@ -39,6 +39,12 @@ var composeWorkerEnv = map[string]string{
 	"ESCROWFLOW_CODEC_HOSTS":        "127.0.0.1,localhost",
 	"ESCROWFLOW_CODEC_ORIGIN":       "http://127.0.0.1:8233",
 	"ESCROWFLOW_METRICS_ADDRESS":    "0.0.0.0:9464",
+	// Off unless .env sets them (files under ./secrets/temporal/).
+	"TEMPORAL_TLS_CERT":        "",
+	"TEMPORAL_TLS_KEY":         "",
+	"TEMPORAL_TLS_CA":          "",
+	"TEMPORAL_TLS_SERVER_NAME": "",
+	"TEMPORAL_API_KEY_FILE":    "",
 }
 
 // loadCompose loads docker-compose.yml as `docker compose` would, with env

@@ -48,15 +48,18 @@ func readFile(t *testing.T, parts ...string) string {
 var envPrefixes = []string{"ESCROWFLOW_", "TEMPORAL_", "ENABLE_"}
 
 // workerEnvNames returns every environment variable name the worker reads:
-// the string constants starting with an envPrefix in the worker package's
-// non-test Go files (worker/config.go, codec.go, metrics.go,
-// instrumentation.go, …).
+// the string constants starting with an envPrefix in the non-test Go files
+// of the worker package (worker/config.go, codec.go, metrics.go,
+// instrumentation.go, …) and of temporalconn (TLS and API key).
 func workerEnvNames(t *testing.T) map[string]bool {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "worker")
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, dir := range []string{"worker", "temporalconn"} {
+		fs, err := filepath.Glob(filepath.Join(repoRoot(t), dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fs...)
 	}
 	names := map[string]bool{}
 	fset := token.NewFileSet()
@@ -92,7 +95,7 @@ func workerEnvNames(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	for _, must := range []string{"TEMPORAL_ADDRESS", "ESCROWFLOW_WALLET_DIR", "ESCROWFLOW_MASTER_SECRET_FILE", "ESCROWFLOW_CODEC_KEYS_FILE", "ESCROWFLOW_METRICS_ADDRESS", "ENABLE_INSTRUMENTATION"} {
+	for _, must := range []string{"TEMPORAL_ADDRESS", "ESCROWFLOW_WALLET_DIR", "ESCROWFLOW_MASTER_SECRET_FILE", "ESCROWFLOW_CODEC_KEYS_FILE", "ESCROWFLOW_METRICS_ADDRESS", "ENABLE_INSTRUMENTATION", "TEMPORAL_TLS_CERT", "TEMPORAL_API_KEY_FILE"} {
 		if !names[must] {
 			t.Fatalf("parsing worker/*.go found no constant %s; found %v", must, names)
 		}

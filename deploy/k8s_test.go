@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -78,6 +79,7 @@ type (
 			Name   string `json:"name"`
 			Secret *struct {
 				SecretName  string `json:"secretName"`
+				Optional    bool   `json:"optional"`
 				DefaultMode *int   `json:"defaultMode"`
 				Items       []struct {
 					Key  string `json:"key"`
@@ -101,8 +103,9 @@ type (
 			Value     string `json:"value"`
 			ValueFrom *struct {
 				ConfigMapKeyRef *struct {
-					Name string `json:"name"`
-					Key  string `json:"key"`
+					Name     string `json:"name"`
+					Key      string `json:"key"`
+					Optional bool   `json:"optional"`
 				} `json:"configMapKeyRef"`
 			} `json:"valueFrom"`
 		} `json:"env"`
@@ -375,7 +378,7 @@ func TestK8sConfigAndSecrets(t *testing.T) {
 	}
 	files := map[string]bool{}
 	for _, v := range k.statefulSet.Template.Spec.Volumes {
-		if v.Secret == nil {
+		if v.Secret == nil || v.Secret.SecretName == temporalTLSSecret {
 			continue
 		}
 		if v.Secret.SecretName != k.secret.Metadata.Name {
@@ -597,7 +600,8 @@ func TestK8sRegistersSearchAttribute(t *testing.T) {
 		if ref == nil || ref.ConfigMapKeyRef == nil || ref.ConfigMapKeyRef.Name != k.configMap.Metadata.Name || ref.ConfigMapKeyRef.Key != e.Name {
 			t.Errorf("Job env %s: want it from the worker's ConfigMap key of the same name", e.Name)
 		}
-		if _, ok := cfg[e.Name]; !ok || !known[e.Name] {
+		// Optional keys (TLS, commented out in configmap.yaml) may be absent.
+		if _, ok := cfg[e.Name]; (!ok && (ref == nil || ref.ConfigMapKeyRef == nil || !ref.ConfigMapKeyRef.Optional)) || !known[e.Name] {
 			t.Errorf("Job env %s: not a ConfigMap key the worker reads", e.Name)
 		}
 	}
@@ -605,5 +609,55 @@ func TestK8sRegistersSearchAttribute(t *testing.T) {
 	p := loadCompose(t, map[string]string{})
 	if img := service(t, p, svcAdminTools).Image; img != c.Image {
 		t.Errorf("Job image %s, docker-compose.yml admin tools %s", c.Image, img)
+	}
+}
+
+// temporalTLSSecret is the optional Secret with the worker's client
+// certificate, key and CA (or API key) for a Temporal cluster that asks
+// for them.
+const temporalTLSSecret = "escrowflow-temporal-tls"
+
+// TestK8sTemporalTLS checks the optional TLS Secret: mounted read-only,
+// optional (a plaintext cluster needs none), and the ConfigMap's commented
+// TEMPORAL_TLS_* / TEMPORAL_API_KEY_FILE lines are variables the worker
+// reads, pointing at files in that mount.
+func TestK8sTemporalTLS(t *testing.T) {
+	k := loadK8s(t)
+	w := k.worker(t)
+	mount := ""
+	for _, v := range k.statefulSet.Template.Spec.Volumes {
+		if v.Secret == nil || v.Secret.SecretName != temporalTLSSecret {
+			continue
+		}
+		if !v.Secret.Optional {
+			t.Errorf("volume %s: Secret %s must be optional", v.Name, temporalTLSSecret)
+		}
+		for _, m := range w.VolumeMounts {
+			if m.Name == v.Name && m.ReadOnly {
+				mount = m.MountPath
+			}
+		}
+	}
+	if mount == "" {
+		t.Fatalf("no read-only mount of Secret %s", temporalTLSSecret)
+	}
+	known := workerEnvNames(t)
+	re := regexp.MustCompile(`(?m)^\s*#\s*(TEMPORAL_(?:TLS_[A-Z_]+|API_KEY_FILE)):\s*(\S+)`)
+	lines := re.FindAllStringSubmatch(readFile(t, repoRoot(t), "deploy", "k8s", "configmap.yaml"), -1)
+	got := map[string]bool{}
+	for _, m := range lines {
+		name, value := m[1], m[2]
+		got[name] = true
+		if !known[name] {
+			t.Errorf("configmap.yaml %s: not a variable the worker reads", name)
+		}
+		if name != "TEMPORAL_TLS_SERVER_NAME" && path.Dir(value) != mount {
+			t.Errorf("configmap.yaml %s=%s: not a file in the Secret's mount %s", name, value, mount)
+		}
+	}
+	for _, want := range []string{"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY_FILE"} {
+		if !got[want] {
+			t.Errorf("configmap.yaml does not show %s", want)
+		}
 	}
 }

@@ -4,6 +4,10 @@
 #   - with --browser: chromium (Debian packages "chromium", "fonts-dejavu-core"),
 #     headless, for the Web UI test (make test passes it; make demo does not)
 #   - the Temporal CLI, pinned, in the repo-local ignored folder bin/
+#   - with --prod (or --browser, which make test passes): the Temporal server,
+#     its SQL tool and the Web UI server (bin/temporal-server,
+#     bin/temporal-sql-tool, bin/temporal-ui-server), built from the Go
+#     modules of the versions the CLI embeds, for scripts/prod-up.sh
 # Idempotent and quick when everything is present; prints one line per check.
 set -euo pipefail
 
@@ -93,3 +97,46 @@ else
 	fi
 	log "temporal CLI: installed v$TEMPORAL_CLI_VERSION in bin/temporal"
 fi
+
+# --- Temporal server, SQL tool and Web UI (make prod-up, make test) -------------
+# Built with go install from the module proxy, like the CLI, without adding
+# them to our go.mod; each binary is kept when its build info names the
+# pinned module version.
+TEMPORAL_SERVER_VERSION="1.29.1"
+TEMPORAL_UI_VERSION="2.42.1"
+
+# module_version_ok BINARY MODULE VERSION
+module_version_ok() {
+	[ -x "$1" ] || return 1
+	go version -m "$1" 2>/dev/null |
+		grep -Eq "^[[:space:]]+mod[[:space:]]+${2//./\\.}[[:space:]]+v${3//./\\.}([[:space:]]|$)"
+}
+
+# install_tool NAME PACKAGE MODULE VERSION: go install PACKAGE@vVERSION as
+# bin/NAME (go install names binaries after their folder: server, sql).
+install_tool() {
+	local name="$1" pkg="$2" mod="$3" version="$4" tmp
+	if module_version_ok "$REPO/bin/$name" "$mod" "$version"; then
+		log "$name: ok (v$version in bin/$name)"
+		return 0
+	fi
+	log "$name: bin/$name missing or not v$version, building it (takes minutes)"
+	tmp="$(mktemp -d)"
+	(cd "$REPO" && GOBIN="$tmp" go install "$pkg@v$version")
+	mkdir -p "$REPO/bin"
+	mv "$tmp/$(basename "$pkg")" "$REPO/bin/$name"
+	rmdir "$tmp"
+	module_version_ok "$REPO/bin/$name" "$mod" "$version" || {
+		log "$name: bin/$name is still not v$version after go install" >&2
+		return 1
+	}
+	log "$name: installed v$version in bin/$name"
+}
+
+case "${1:-}" in
+--prod | --browser)
+	install_tool temporal-server go.temporal.io/server/cmd/server go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
+	install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
+	install_tool temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_VERSION"
+	;;
+esac

@@ -28,6 +28,17 @@
 //		return err
 //	}
 //	fmt.Println(res.MultisigAddress)
+//
+// A cluster that asks for mutual TLS or an API key: fill the options with
+// package temporalconn, which reads the variables the worker and escrowctl
+// read (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA,
+// TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY_FILE):
+//
+//	opts := client.Options{HostPort: os.Getenv("TEMPORAL_ADDRESS"), Namespace: "default"}
+//	if err := temporalconn.SecurityFromEnv(os.Getenv).Apply(&opts); err != nil {
+//		return err
+//	}
+//	c, err := starter.Dial(opts)
 package starter
 
 import (

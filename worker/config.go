@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/pool"
+	"github.com/escrowflow/escrowflow/temporalconn"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
 
@@ -52,6 +53,9 @@ const (
 type Config struct {
 	TemporalAddress string
 	Namespace       string
+	// TemporalSecurity is mutual TLS and the API key for the connection
+	// to Temporal (zero: plaintext, as to a loopback dev server).
+	TemporalSecurity temporalconn.Security
 	// WalletDir holds every wallet file; wallet-rpc processes use it as
 	// --wallet-dir.
 	WalletDir string
@@ -151,6 +155,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	str(EnvTemporalAddress, &c.TemporalAddress)
 	str(EnvNamespace, &c.Namespace)
+	c.TemporalSecurity = temporalconn.SecurityFromEnv(getenv)
 	str(EnvWalletDir, &c.WalletDir)
 	str(EnvWalletRPCBinary, &c.WalletRPCBinary)
 	str(EnvNetwork, &c.Network)
@@ -212,6 +217,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalAddress, "temporal-address", c.TemporalAddress, "Temporal frontend host:port (env "+EnvTemporalAddress+")")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Temporal namespace (env "+EnvNamespace+")")
+	c.TemporalSecurity.RegisterFlags(fs)
 	fs.StringVar(&c.WalletDir, "wallet-dir", c.WalletDir, "directory of all wallet files (env "+EnvWalletDir+")")
 	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "number of monero-wallet-rpc processes, one open wallet each (env "+EnvPoolSize+")")
 	fs.StringVar(&c.WalletRPCBinary, "wallet-rpc", c.WalletRPCBinary, "monero-wallet-rpc executable (env "+EnvWalletRPCBinary+")")

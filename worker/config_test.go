@@ -27,6 +27,7 @@ func TestConfigPrecedence(t *testing.T) {
 		EnvWalletRPCEndpoints: "http://127.0.0.1:1,http://u:p@127.0.0.1:2",
 		EnvWalletRPCLogin:     "true",
 		EnvMasterSecret:       "s3cret",
+		"TEMPORAL_TLS_CERT":   "client.pem",
 	}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
 	require.NoError(t, err)
@@ -38,8 +39,10 @@ func TestConfigPrecedence(t *testing.T) {
 
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
-	require.NoError(t, fs.Parse([]string{"--pool-size", "7", "--wallet-rpc-arg", "--x"}))
+	require.Equal(t, "client.pem", cfg.TemporalSecurity.CertFile, "the worker reads the TLS environment")
+	require.NoError(t, fs.Parse([]string{"--pool-size", "7", "--wallet-rpc-arg", "--x", "--temporal-tls-key", "client.key"}))
 	require.Equal(t, 7, cfg.PoolSize, "a flag overrides env")
+	require.Equal(t, "client.key", cfg.TemporalSecurity.KeyFile, "the worker has the TLS flags")
 	require.Equal(t, []string{"--log-level", "1", "--x"}, cfg.WalletRPCArgs)
 
 	eps, err := cfg.endpoints()
@@ -127,12 +130,18 @@ func TestLogConfigMasksSecrets(t *testing.T) {
 	c := DefaultConfig()
 	c.MasterSecret = []byte("the-master-secret")
 	c.WalletRPCEndpoints = []string{"http://user:endpoint-pass@127.0.0.1:1"}
+	c.TemporalSecurity.CertFile = "/certs/client.pem"
+	c.TemporalSecurity.KeyData = []byte("-----BEGIN EC PRIVATE KEY-----the-tls-key")
+	c.TemporalSecurity.APIKey = "the-api-key"
 	logConfig(zap.New(core), c)
 	require.Equal(t, 1, logs.Len())
 	all := fmt.Sprint(logs.All()[0].ContextMap())
 	require.NotContains(t, all, "the-master-secret")
 	require.NotContains(t, all, "endpoint-pass")
+	require.NotContains(t, all, "the-tls-key")
+	require.NotContains(t, all, "the-api-key")
 	require.Contains(t, all, "127.0.0.1:1")
+	require.Contains(t, all, "/certs/client.pem", "the TLS files are logged")
 }
 
 func TestMaxEscrowsDefault(t *testing.T) {

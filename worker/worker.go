@@ -82,6 +82,7 @@ func logConfig(log *zap.Logger, c Config) {
 	log.Info("configuration",
 		zap.String("temporal_address", c.TemporalAddress),
 		zap.String("namespace", c.Namespace),
+		zap.Stringer("temporal_security", c.TemporalSecurity),
 		zap.String("task_queue", escrow.TaskQueue),
 		zap.String("wallet_dir", c.WalletDir),
 		zap.Int("pool_size", c.PoolSize),
@@ -152,8 +153,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	defer stopMetrics()
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace,
-		Logger: SDKLogger(log), MetricsHandler: metrics.SDKHandler(), DataConverter: dc})
+	opts := client.Options{
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.Namespace,
+		Logger:         SDKLogger(log),
+		MetricsHandler: metrics.SDKHandler(),
+		DataConverter:  dc,
+	}
+	if err := cfg.TemporalSecurity.Apply(&opts); err != nil {
+		return err
+	}
+	tc, err := client.Dial(opts)
 	if err != nil {
 		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
 	}

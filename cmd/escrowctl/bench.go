@@ -64,7 +64,9 @@ func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 			Address:  a.address, Namespace: a.namespace, CodecKeys: benchCodecPath(a.codecKeys),
 			JSON: a.json, Stdout: a.stdout, Stderr: a.stderr, Now: a.now,
 			Dial: func(ctx context.Context, address, namespace string) (bench.Client, error) {
-				return a.dial(ctx, address, namespace, a.codecKeys, a.stderr)
+				t := a.target()
+				t.address, t.namespace = address, namespace
+				return a.dial(ctx, t, a.stderr)
 			},
 			IDs: func(prefix string, n int, now time.Time) ([]string, error) {
 				return demoIDs(prefix, n, now, randomTag())

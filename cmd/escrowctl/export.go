@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
@@ -25,26 +23,20 @@ type historyConn interface {
 	Close()
 }
 
-// historyDialFunc connects to Temporal for export.
-type historyDialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error)
+// historyDialFunc connects to Temporal at t for export.
+type historyDialFunc func(ctx context.Context, t target, stderr io.Writer) (historyConn, error)
 
-// dialHistory connects to Temporal for export.
-func dialHistory(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error) {
+// dialHistory connects to Temporal at t for export.
+func dialHistory(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter(codecKeys)
+	opts, err := t.options(stderr)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:      address,
-		Namespace:     namespace,
-		Logger:        sdklog.NewStructuredLogger(logger),
-		DataConverter: dc,
-	})
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("dial temporal at %s: %w", address, err)
+		return nil, fmt.Errorf("dial temporal at %s: %w", t.address, err)
 	}
 	return c, nil
 }
@@ -72,7 +64,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := a.dialHistory(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
+		c, err := a.dialHistory(ctx, a.target(), a.stderr)
 		if err != nil {
 			return err
 		}

@@ -31,8 +31,8 @@ func withHistories(t *testing.T, fe *fakeEscrows, h map[string]*historytest.Hist
 	t.Helper()
 	f := &fakeHistories{Client: historytest.Client{Histories: h}}
 	var dialed []string
-	fe.history = func(_ context.Context, address, namespace, _ string, _ io.Writer) (historyConn, error) {
-		dialed = append(dialed, address+" "+namespace)
+	fe.history = func(_ context.Context, tg target, _ io.Writer) (historyConn, error) {
+		dialed = append(dialed, tg.address+" "+tg.namespace)
 		if dialErr != nil {
 			return nil, dialErr
 		}

@@ -29,6 +29,12 @@
 //
 //	--address    Temporal frontend host:port (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)
 //	--namespace  Temporal namespace (env TEMPORAL_NAMESPACE, default "default")
+//	--temporal-tls-cert, --temporal-tls-key, --temporal-tls-ca,
+//	--temporal-tls-server-name, --temporal-api-key (a file)
+//	             mutual TLS and API key for a secured cluster (env
+//	             TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA,
+//	             TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY_FILE; see
+//	             package temporalconn)
 //	--json       print JSON instead of text
 //
 // Exit status: 0 on success, 1 when a command or an escrow failed, 2 on a
@@ -55,6 +61,7 @@ import (
 	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/temporalconn"
 )
 
 // Environment variables that set the global flags' defaults.
@@ -108,24 +115,44 @@ type dialers struct {
 	history historyDialFunc
 }
 
-// dialFunc connects to Temporal with the payload key ring codecKeys (see
-// dataConverter); stderr receives the SDK's warnings.
-type dialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error)
+// target is where and how a command connects to Temporal: the global
+// flags' address, namespace, payload key ring (see dataConverter) and TLS
+// and API-key settings.
+type target struct {
+	address, namespace, codecKeys string
+	security                      temporalconn.Security
+}
 
-func dialStarter(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error) {
+// options returns the client options for t, logging the SDK's warnings to
+// stderr.
+func (t target) options(stderr io.Writer) (client.Options, error) {
+	dc, err := dataConverter(t.codecKeys)
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts := client.Options{
+		HostPort:      t.address,
+		Namespace:     t.namespace,
+		Logger:        sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		DataConverter: dc,
+	}
+	if err := t.security.Apply(&opts); err != nil {
+		return client.Options{}, err
+	}
+	return opts, nil
+}
+
+// dialFunc connects to Temporal at t; stderr receives the SDK's warnings.
+type dialFunc func(ctx context.Context, t target, stderr io.Writer) (escrows, error)
+
+func dialStarter(ctx context.Context, t target, stderr io.Writer) (escrows, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter(codecKeys)
+	opts, err := t.options(stderr)
 	if err != nil {
 		return nil, err
 	}
-	return starter.DialContext(ctx, client.Options{
-		HostPort:      address,
-		Namespace:     namespace,
-		Logger:        sdklog.NewStructuredLogger(logger),
-		DataConverter: dc,
-	})
+	return starter.DialContext(ctx, opts)
 }
 
 // demoCodecKeys is the key ring make demo creates.
@@ -171,6 +198,7 @@ type globals struct {
 	address   string
 	namespace string
 	codecKeys string
+	security  temporalconn.Security
 	json      bool
 }
 
@@ -178,6 +206,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.address, "address", g.address, "Temporal frontend `host:port` (env "+EnvAddress+")")
 	fs.StringVar(&g.namespace, "namespace", g.namespace, "Temporal `namespace` (env "+EnvNamespace+")")
 	fs.StringVar(&g.codecKeys, "codec-keys-file", g.codecKeys, "payload codec key ring, as the worker's (env "+EnvCodecKeysFile+"; default "+demoCodecKeys+" when present)")
+	g.security.RegisterFlags(fs)
 	fs.BoolVar(&g.json, "json", g.json, "print JSON instead of text")
 }
 
@@ -221,6 +250,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a.address = envOr(getenv, EnvAddress, DefaultAddress)
 	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
 	a.codecKeys = getenv(EnvCodecKeysFile)
+	a.security = temporalconn.SecurityFromEnv(getenv)
 	if err := a.dispatch(ctx, args); !errors.Is(err, errHelp) {
 		return err
 	}
@@ -331,5 +361,10 @@ func capitalize(s string) string {
 
 // connect dials Temporal with the global flags.
 func (a *app) connect(ctx context.Context) (escrows, error) {
-	return a.dial(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
+	return a.dial(ctx, a.target(), a.stderr)
+}
+
+// target is where the global flags point.
+func (a *app) target() target {
+	return target{address: a.address, namespace: a.namespace, codecKeys: a.codecKeys, security: a.security}
 }

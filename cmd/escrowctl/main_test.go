@@ -129,16 +129,16 @@ type invocation struct {
 func invoke(t *testing.T, f *fakeEscrows, env map[string]string, args ...string) *invocation {
 	t.Helper()
 	inv := &invocation{}
-	dial := func(_ context.Context, address, namespace, _ string, _ io.Writer) (escrows, error) {
-		inv.dialed = append(inv.dialed, address+" "+namespace)
+	dial := func(_ context.Context, t target, _ io.Writer) (escrows, error) {
+		inv.dialed = append(inv.dialed, t.address+" "+t.namespace)
 		return f, nil
 	}
 	getenv := func(k string) string { return env[k] }
-	history := func(ctx context.Context, address, namespace, keys string, stderr io.Writer) (historyConn, error) {
+	history := func(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
 		if f.history == nil {
 			return nil, errors.New("test: no histories")
 		}
-		return f.history(ctx, address, namespace, keys, stderr)
+		return f.history(ctx, t, stderr)
 	}
 	inv.err = run(context.Background(), args, getenv, &inv.stdout, &inv.stderr, dialers{escrows: dial, history: history})
 	return inv
@@ -403,7 +403,7 @@ func TestDemo(t *testing.T) {
 			startFake := &startRecorder{fakeEscrows: f}
 
 			inv := &invocation{}
-			dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return startFake, nil }
+			dial := func(context.Context, target, io.Writer) (escrows, error) { return startFake, nil }
 			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dialers{escrows: dial})
 
 			if tt.wantErr != "" {
@@ -438,7 +438,7 @@ func TestDemoJSON(t *testing.T) {
 	f := &fakeEscrows{status: map[string][]escrow.State{}}
 	s := &startRecorder{fakeEscrows: f}
 	var stdout, stderr bytes.Buffer
-	dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return s, nil }
+	dial := func(context.Context, target, io.Writer) (escrows, error) { return s, nil }
 
 	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dialers{escrows: dial})
 
