@@ -72,7 +72,8 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"no pool", func(c *Config) { c.PoolSize = 0 }, "pool size"},
 		{"no pool but endpoints", func(c *Config) { c.PoolSize = 0; c.WalletRPCEndpoints = []string{"http://127.0.0.1:1"} }, ""},
-		{"network", func(c *Config) { c.Network = "regtest" }, "network"},
+		{"network", func(c *Config) { c.Network = "fakechain" }, "network"},
+		{"regtest", func(c *Config) { c.Network = "regtest" }, ""},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
 		{"wallet dir", func(c *Config) { c.WalletDir = "" }, "wallet dir"},
 	}

@@ -87,6 +87,7 @@ func logConfig(log *zap.Logger, c Config) {
 		zap.Bool("wallet_rpc_login", c.WalletRPCLogin),
 		zap.String("network", c.Network),
 		zap.String("daemon_address", c.DaemonAddress),
+		zap.Bool("trusted_daemon", c.TrustedDaemon),
 		zap.String("master_secret", "***"),
 		zap.Int("max_concurrent_calls", c.MaxConcurrentCalls),
 		zap.Int("max_escrows", c.maxEscrows()),
@@ -176,6 +177,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Network:   cfg.Network,
 		// Wallet-rpc's own SSL only costs CPU on loopback (see pool.Config.SSL).
 		DaemonAddress: cfg.DaemonAddress,
+		TrustedDaemon: cfg.TrustedDaemon,
 		Login:         cfg.WalletRPCLogin,
 		ExtraArgs:     cfg.WalletRPCArgs,
 		Endpoints:     eps,

@@ -60,10 +60,15 @@ type Config struct {
 	// RunDir holds the processes' log files and shared ring database.
 	// Default: WalletDir/.walletrpc.
 	RunDir string
-	// Network is "testnet", "stagenet" or "mainnet" (also used for regtest).
+	// Network is "testnet", "stagenet", "mainnet" or "regtest" (a private
+	// chain with mainnet-format addresses: no network flag).
 	Network string
 	// DaemonAddress is host:port of monerod; empty runs the processes --offline.
 	DaemonAddress string
+	// TrustedDaemon passes --trusted-daemon with DaemonAddress: only for a
+	// daemon the operator runs (import_multisig_info then marks spent
+	// outputs from the daemon's answers).
+	TrustedDaemon bool
 	// SSL keeps monero-wallet-rpc's default SSL autodetection. By default the
 	// pool passes --rpc-ssl disabled --daemon-ssl disabled: every process
 	// listens on loopback only, and the throwaway RSA certificates it would
@@ -273,7 +278,10 @@ func (p *Pool) args(port int) []string {
 	if c.DaemonAddress == "" {
 		a = append(a, "--offline")
 	} else {
-		a = append(a, "--daemon-address", c.DaemonAddress, "--trusted-daemon")
+		a = append(a, "--daemon-address", c.DaemonAddress)
+		if c.TrustedDaemon {
+			a = append(a, "--trusted-daemon")
+		}
 	}
 	if c.Login {
 		// The credentials come through a pipe on fd 3 (see startProcess),
