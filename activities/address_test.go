@@ -1,0 +1,48 @@
+package activities
+
+import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Addresses from a regtest chain (mainnet format) and testnet.
+const (
+	regtestMultisig = "42aUwTdGTXi19yajNe5R771V241k71mSn4DMcP8bAAiUQ1XmYuNGM2JiWtT9sNfVF3fy91AdFWD4racfNhk2ea4NQuD8ekb"
+	regtestFaucet   = "45feh8RDwP6hJx1Ns3xJXAM5uLtuoWmDcVnm6CWfP4a7WdHhJHBFgxrERhqSKhvxM4d2J6UJW5siQEqfHAi4okc3PmGurXw"
+	testnetAddress  = "9wviCeWe2D8XS82k2ovp5EUYLzBt9pYNW2LXUFsZiv8S3Mt21FZ5qQaAroko1enzw3eGr9qC7X1D7Geoo2RrAotYPwq9Gm8"
+)
+
+func TestCheckAddress(t *testing.T) {
+	require.NoError(t, CheckAddress("regtest", "vendorAddress", regtestMultisig))
+	require.NoError(t, CheckAddress("mainnet", "vendorAddress", regtestFaucet))
+	require.NoError(t, CheckAddress("testnet", "vendorAddress", testnetAddress))
+
+	bad := []struct{ network, addr, want string }{
+		{"testnet", regtestFaucet, "not a testnet address"},
+		{"mainnet", testnetAddress, "not a mainnet address"},
+		{"regtest", regtestFaucet[:94] + "x", "bad checksum"},
+		{"regtest", regtestFaucet[:94] + "0", "not base58"},
+		{"regtest", regtestFaucet[:90], "length"},
+		{"regtest", "", "length"},
+		{"moon", regtestFaucet, "unknown network"},
+	}
+	for _, b := range bad {
+		err := CheckAddress(b.network, "vendorAddress", b.addr)
+		require.ErrorContains(t, err, b.want, "%s %s", b.network, b.addr)
+		require.ErrorContains(t, err, "vendorAddress")
+		require.Equal(t, TypeInvalidInput, typeOf(classify(err)))
+	}
+}
+
+// typeOf returns the ApplicationError type of err, or "".
+func typeOf(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
