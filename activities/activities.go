@@ -110,6 +110,15 @@ type Config struct {
 	// demand, each open in an idle wallet-rpc process (see RunStock); 0
 	// turns it off. More than the pool's size is pointless.
 	Stock int
+	// Daemon is the worker's monerod (nil: none; trades fail NoDaemon).
+	Daemon Daemon
+	// Network is the worker's network: mainnet, testnet, stagenet or
+	// regtest. Default: testnet.
+	Network string
+	// WalletRPCVersion is the release of the worker's monero-wallet-rpc
+	// ("0.18.0.0"; "" when unknown, which counts as too old to sign on
+	// mainnet).
+	WalletRPCVersion string
 	// OnFinish, if set, is called after FinishEscrow has handled an escrow
 	// this run owns (for example to export its instrumentation once the
 	// workflow has closed). It must not block.
@@ -165,6 +174,8 @@ type Activities struct {
 	freed      chan struct{}   // closed (and replaced) when an escrow leaves held
 	idleSince  time.Time       // when held last became empty
 	admitWait  time.Duration
+
+	trade tradeDeps
 }
 
 // New returns Activities over cfg.
@@ -207,6 +218,7 @@ func New(cfg Config) *Activities {
 	if cfg.Stock > 0 {
 		a.stock = newStock(cfg.Stock)
 	}
+	a.trade = newTradeDeps(cfg)
 	return a
 }
 

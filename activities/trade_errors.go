@@ -29,7 +29,9 @@ func (e *UnsafeWalletRPCError) Error() string {
 // PayoutMismatchError: a payout transaction differs from its plan.
 type PayoutMismatchError struct{ Reason string }
 
-func (e *PayoutMismatchError) Error() string { return "payout does not match the decision: " + e.Reason }
+func (e *PayoutMismatchError) Error() string {
+	return "payout does not match the decision: " + e.Reason
+}
 
 // SecondPayoutError: a different payout than the one signed (or being
 // signed) for the escrow.

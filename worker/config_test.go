@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/escrowflow/escrowflow/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -147,4 +149,10 @@ func TestMaxEscrowsDefault(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Error("MaxEscrows -1 validated")
 	}
+}
+
+func TestReleaseVersionOfTheInstalledWalletRPC(t *testing.T) {
+	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
+	require.Regexp(t, `^\d+\.\d+\.\d+\.\d+$`, releaseVersion(bin))
+	require.Empty(t, releaseVersion("/nonexistent/monero-wallet-rpc"))
 }

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker/pool"
 	"github.com/escrowflow/escrowflow/workflows"
@@ -207,6 +210,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	hostQueue := workflows.HostTaskQueue(workerID)
+	var daemon activities.Daemon // nil without a daemon: trades fail NoDaemon
+	if cfg.DaemonAddress != "" {
+		daemon = rpcclient.NewDaemon(cfg.DaemonAddress, time.Minute)
+	}
+	walletRPCVersion := ""
+	if len(eps) == 0 {
+		walletRPCVersion = releaseVersion(cfg.WalletRPCBinary)
+	}
+	log.Info("wallet-rpc release", zap.String("version", walletRPCVersion))
 	acts := activities.New(activities.Config{
 		Leases:             activities.PoolLeaser(p),
 		Store:              store,
@@ -220,6 +232,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Runs:               visibilityRuns{tc},
 		Stock:              cfg.WalletStock,
 		AdmitWait:          admitWait(cfg.AdmitWait),
+		Daemon:             daemon,
+		Network:            cfg.Network,
+		WalletRPCVersion:   walletRPCVersion,
 	})
 	stockCtx, stopStock := context.WithCancel(ctx)
 	stockDone := make(chan struct{})
@@ -245,6 +260,24 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	log.Info("worker stopping")
 	shared.Stop()
 	return nil
+}
+
+var versionPattern = regexp.MustCompile(`\(v(\d+\.\d+\.\d+\.\d+)[^)]*\)`)
+
+// releaseVersion runs "binary --version" and returns the release it names
+// ("0.18.0.0"), or "" when it cannot tell (then signing against mainnet is
+// refused).
+func releaseVersion(binary string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	if m := versionPattern.FindSubmatch(out); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // admitWait maps the worker's AdmitWait (0: no wait) to the activities'
