@@ -2,10 +2,12 @@ package activities
 
 import (
 	"errors"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,4 +47,14 @@ func typeOf(err error) string {
 		return appErr.Type()
 	}
 	return ""
+}
+
+func TestIsScalar(t *testing.T) {
+	assert.True(t, isScalar("fd3274f7af8c3fd043febc4953e33da070cf3b5b0f36e0455cb32f1495112a09"), "a real tx key")
+	assert.True(t, isScalar(strings.Repeat("00", 32)))
+	assert.True(t, isScalar("ecd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010"), "l-1")
+	assert.False(t, isScalar("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010"), "l")
+	assert.False(t, isScalar(strings.Repeat("11", 32)))
+	assert.False(t, isScalar(strings.Repeat("0", 63)))
+	assert.False(t, isScalar(strings.ToUpper("fd3274f7af8c3fd043febc4953e33da070cf3b5b0f36e0455cb32f1495112a09")))
 }
