@@ -25,6 +25,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker/pool"
@@ -309,8 +310,9 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 	return n, nil
 }
 
-// Register registers the EscrowSetup workflow and acts on w.
+// Register registers the EscrowSetup and EscrowTrade workflows and acts on w.
 func Register(w sdkworker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
 	w.RegisterActivity(acts)
 }

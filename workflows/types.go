@@ -1,6 +1,7 @@
-// Package workflows holds the EscrowSetup workflow: deterministic code only,
-// plus the input, result and status types that the worker, the starter and
-// users (through the Temporal CLI and Web UI) rely on.
+// Package workflows holds the EscrowSetup and EscrowTrade workflows:
+// deterministic code only, plus the setup's input, result and status types
+// that the worker, the starter and users (through the Temporal CLI and Web
+// UI) rely on (the trade's are in package escrow).
 package workflows
 
 import (

@@ -11,6 +11,8 @@
 //	status ID                show an escrow's state and per-role progress
 //	result [--wait] ID       show an escrow's result
 //	list [--state STATE]     list escrows
+//	trade SUB ID             start and drive a trade (SUB: start, deposit, release,
+//	                         refund, dispute, resolve, status, wait)
 //	demo [--count 3]         set up several escrows at once and show how they overlapped
 //	seed-check               run the old design's Tests 1-4 and check its success criteria
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
@@ -182,6 +184,8 @@ type app struct {
 // command is one subcommand.
 type command struct {
 	name, args, summary string
+	// help, if set, is printed after the command's flags.
+	help string
 	// flags registers the command's own flags and returns its action.
 	flags func(a *app, fs *flag.FlagSet) func(ctx context.Context, args []string) error
 }
@@ -191,6 +195,7 @@ func commands() []command {
 		{name: "start", args: "[--wait] ID...", summary: "start the setup of each escrow", flags: startFlags},
 		{name: "status", args: "ID", summary: "show an escrow's state and per-role progress", flags: statusFlags},
 		{name: "result", args: "[--wait] ID", summary: "show an escrow's result: address, wallets, rounds", flags: resultFlags},
+		{name: "trade", args: "SUB ID", summary: "start and drive an escrow's trade: start, deposit, release, refund, dispute, resolve, status, wait", flags: tradeFlags, help: tradeHelp},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
 		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
 		{name: "seed-check", args: "[--worker-log FILE]", summary: "run the old design's Tests 1-4 and check its success criteria", flags: seedCheckFlags},
@@ -237,6 +242,9 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		cfs.Usage = func() {
 			fmt.Fprintf(cfs.Output(), "Usage: escrowctl %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, capitalize(cmd.summary))
 			cfs.PrintDefaults()
+			if cmd.help != "" {
+				fmt.Fprint(cfs.Output(), "\n"+cmd.help)
+			}
 		}
 		rest, err := parseInterspersed(cfs, fs.Args()[1:], stdout, stderr)
 		if err != nil {

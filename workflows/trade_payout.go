@@ -1,0 +1,168 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
+)
+
+// payout pays the deposit out as kind decides: a fresh look at the
+// balance, the daemon's fee estimate, the plan, a multisig info exchange
+// between the two signers, the creator's transaction, the co-signer's
+// check and signature, the submission, and the payout's confirmations.
+func (t *trade) payout(kind escrow.PayoutKind) error {
+	creatorName, cosignerName := escrow.PayoutSigners(kind, t.shareBps)
+	creator, cosigner := Role(creatorName), Role(cosignerName)
+	t.status.Payout = escrow.PayoutStatus{Kind: kind}
+	if err := t.checkDeposit(true); err != nil {
+		return err
+	}
+	plan, err := t.plan(kind)
+	if kind == escrow.PayoutExpired && errors.Is(err, escrow.ErrNothingToPay) {
+		t.status.Reason += "; the deposit does not cover a refund's fee and stays in the multisig address"
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.status.Payout.Outputs = plan.Outputs
+
+	var created activities.CreatePayoutOutput
+	for attempt := 0; ; attempt++ {
+		if err := t.exchangeMultisigInfo(creator, cosigner); err != nil {
+			return err
+		}
+		in := activities.CreatePayoutInput{EscrowID: t.in.EscrowID, Role: string(creator), Snapshot: t.snapshots[creator], Plan: plan}
+		ctx := t.hostOptions(TradeStepOptions)
+		err := workflow.ExecuteActivity(ctx, a.CreatePayout, in).Get(ctx, &created)
+		if hasType(err, escrow.TypeNoncesSpent) && attempt < MaxNonceRetries {
+			workflow.GetLogger(t.ctx).Warn("payout creation needs fresh multisig info; exchanging again", "attempt", attempt+1)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		t.snapshots[creator] = created.Snapshot
+		break
+	}
+
+	sign := activities.SignPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
+		TxSet: created.TxSet, Plan: plan}
+	ctx := t.hostOptions(TradeStepOptions)
+	var signed activities.SignPayoutOutput
+	if err := workflow.ExecuteActivity(ctx, a.SignPayout, sign).Get(ctx, &signed); err != nil {
+		return err
+	}
+	t.snapshots[cosigner] = signed.Snapshot
+	t.status.Payout.FeeAtomic, t.status.Payout.Outputs = signed.FeeAtomic, signed.Outputs
+	if len(signed.TxHashes) > 0 {
+		t.status.Payout.TxHash = signed.TxHashes[0]
+	}
+
+	submit := activities.SubmitPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
+		SignedTxSet: signed.SignedTxSet, TxHashes: signed.TxHashes}
+	var sub activities.SubmitPayoutOutput
+	if err := workflow.ExecuteActivity(ctx, a.SubmitPayout, submit).Get(ctx, &sub); err != nil {
+		return err
+	}
+	t.status.Payout.TxHash = sub.TxHash
+	return t.awaitPayoutConfirmations(submit)
+}
+
+// plan asks the daemon for the fee of the payout's shape and plans it.
+func (t *trade) plan(kind escrow.PayoutKind) (escrow.PayoutPlan, error) {
+	terms := escrow.PayoutTerms{AmountAtomic: t.in.AmountAtomic, VendorAddress: t.in.VendorAddress,
+		BuyerRefundAddress: t.in.BuyerRefundAddress}
+	shape, err := escrow.PlanPayout(kind, terms, t.unlocked, t.shareBps, t.status.MultisigAddress, 0)
+	if err != nil {
+		return shape, planError(err)
+	}
+	fee := activities.FeeInput{Outputs: max(1, len(shape.Outputs)), Inputs: max(1, len(t.status.Deposit.TxIDs))}
+	ctx := workflow.WithActivityOptions(t.ctx, TradeDaemonOptions)
+	var est activities.FeeOutput
+	if err := workflow.ExecuteActivity(ctx, a.EstimatePayoutFee, fee).Get(ctx, &est); err != nil {
+		return escrow.PayoutPlan{}, err
+	}
+	plan, err := escrow.PlanPayout(kind, terms, t.unlocked, t.shareBps, t.status.MultisigAddress, est.BudgetAtomic)
+	return plan, planError(err)
+}
+
+// planError makes a PlanPayout error a PayoutImpossible failure, keeping
+// ErrNothingToPay reachable.
+func planError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypePayoutImpossible, err)
+}
+
+// exchangeMultisigInfo has both signers export fresh multisig info in
+// parallel, then import the other's, committing each wallet.
+func (t *trade) exchangeMultisigInfo(signers ...Role) error {
+	exported, err := t.signerStep(a.ExportMultisig, signers, nil)
+	if err != nil {
+		return err
+	}
+	_, err = t.signerStep(a.ImportMultisig, signers, func(i int) []string { return []string{exported[1-i].Info} })
+	return err
+}
+
+// signerStep runs activity for the two signers in parallel, waits for
+// both, and records their snapshots; it returns the first error.
+func (t *trade) signerStep(activity any, signers []Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
+	ctx := t.hostOptions(TradeStepOptions)
+	var outs [2]activities.PayoutStepOutput
+	var futures [2]workflow.Future
+	for i, role := range signers {
+		in := activities.PayoutStepInput{EscrowID: t.in.EscrowID, Role: string(role), Snapshot: t.snapshots[role]}
+		if peers != nil {
+			in.PeerInfos = peers(i)
+		}
+		futures[i] = workflow.ExecuteActivity(ctx, activity, in)
+	}
+	var first error
+	for i, role := range signers {
+		if err := futures[i].Get(ctx, &outs[i]); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		t.snapshots[role] = outs[i].Snapshot
+	}
+	return outs, first
+}
+
+// awaitPayoutConfirmations follows the submitted payout until it has
+// Confirmations blocks, checking at most MaxPayoutChecks times. A payout neither the pool nor the chain knows is
+// submitted again (SubmitPayout is idempotent for the same signed set).
+func (t *trade) awaitPayoutConfirmations(submit activities.SubmitPayoutInput) error {
+	dctx := workflow.WithActivityOptions(t.ctx, TradeDaemonOptions)
+	for range MaxPayoutChecks {
+		var out activities.TxCheckOutput
+		if err := workflow.ExecuteActivity(dctx, a.CheckPayoutTx, activities.TxCheckInput{TxHash: t.status.Payout.TxHash}).Get(dctx, &out); err != nil {
+			return err
+		}
+		t.status.Payout.Confirmations = out.Confirmations
+		if out.Confirmations >= t.timing.Confirmations {
+			return nil
+		}
+		if !out.Found {
+			hctx := t.hostOptions(TradeStepOptions)
+			if err := workflow.ExecuteActivity(hctx, a.SubmitPayout, submit).Get(hctx, nil); err != nil {
+				return err
+			}
+		}
+		if err := workflow.Sleep(t.ctx, t.followInterval()); err != nil {
+			return err
+		}
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("payout %s has %d of %d confirmations after %d checks",
+		t.status.Payout.TxHash, t.status.Payout.Confirmations, t.timing.Confirmations, MaxPayoutChecks),
+		escrow.TypePayoutUnconfirmed, nil)
+}
