@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/escrowflow/escrowflow/escrow"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +59,26 @@ func TestIsScalar(t *testing.T) {
 	assert.False(t, isScalar(strings.Repeat("11", 32)))
 	assert.False(t, isScalar(strings.Repeat("0", 63)))
 	assert.False(t, isScalar(strings.ToUpper("fd3274f7af8c3fd043febc4953e33da070cf3b5b0f36e0455cb32f1495112a09")))
+}
+
+func TestWellFormedAnnouncement(t *testing.T) {
+	key := "fd3274f7af8c3fd043febc4953e33da070cf3b5b0f36e0455cb32f1495112a09"
+	txid := strings.Repeat("ab", 32)
+	for _, ok := range []escrow.DepositAnnouncement{
+		{TxID: txid, TxKey: key},
+		{TxID: strings.ToUpper(txid), TxKey: strings.ToUpper(key)},
+		{TxID: txid, TxKey: key + key},
+	} {
+		assert.True(t, wellFormed(&ok), "%+v", ok)
+		assert.Equal(t, strings.ToLower(ok.TxKey), ok.TxKey)
+	}
+	for _, bad := range []escrow.DepositAnnouncement{
+		{TxID: txid, TxKey: strings.Repeat("11", 32)},
+		{TxID: txid, TxKey: key + strings.Repeat("11", 32)},
+		{TxID: txid, TxKey: key[:60]},
+		{TxID: txid[:62], TxKey: key},
+		{TxID: txid},
+	} {
+		assert.False(t, wellFormed(&bad), "%+v", bad)
+	}
 }

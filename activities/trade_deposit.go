@@ -72,9 +72,6 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 	if err := CheckAddress(a.trade.network, "multisigAddress", in.MultisigAddress); err != nil {
 		return out, classify(err)
 	}
-	if an := in.Announced; an != nil && (!isHex64(an.TxID) || !isScalar(an.TxKey)) {
-		return out, classify(&InvalidInputError{Field: "deposit", Value: "txid and txKey must be 64 lower-case hex digits, txKey a reduced scalar"})
-	}
 	if in.Announced == nil && !in.Scan {
 		return out, classify(&InvalidInputError{Field: "scan", Value: "neither an announcement nor a scan"})
 	}
@@ -127,7 +124,9 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 		return out, err
 	}
 	opened = true
-	if an := in.Announced; an != nil {
+	if an := in.Announced; an != nil && !wellFormed(an) {
+		log.Warn("announced deposit is malformed: not checked")
+	} else if an != nil {
 		var chk rpcclient.TxKeyCheck
 		err := r.call(ctx, "check_tx_key", func(ctx context.Context) (err error) {
 			chk, err = w.CheckTxKey(ctx, an.TxID, an.TxKey, in.MultisigAddress)
@@ -170,10 +169,27 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 // groupOrder is l, the order of Monero's ed25519 base point.
 var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 
-// isScalar reports whether s is 64 hex digits encoding a reduced scalar
-// (little-endian, below l), as every tx secret key is. wallet-rpc v0.18.0.0
-// crashed on check_tx_key with a key that is not (measured with 32 bytes
-// of 0x11), so others never reach it.
+// wellFormed reports whether an announcement can be checked: a txid of 64
+// hex digits and a tx key of one or more reduced scalars (the main key and
+// any additional keys, as get_tx_key gives them). wallet-rpc v0.18.0.0
+// crashed on check_tx_key with a key that is no reduced scalar (measured
+// with 32 bytes of 0x11), so such keys never reach it: they prove nothing.
+// Hex digits are made lower case in place.
+func wellFormed(an *escrow.DepositAnnouncement) bool {
+	an.TxID, an.TxKey = strings.ToLower(an.TxID), strings.ToLower(an.TxKey)
+	if !isHex64(an.TxID) || an.TxKey == "" || len(an.TxKey)%64 != 0 {
+		return false
+	}
+	for k := an.TxKey; k != ""; k = k[64:] {
+		if !isScalar(k[:64]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isScalar reports whether s is 64 lower-case hex digits encoding a
+// reduced scalar (little-endian, below l), as every tx secret key is.
 func isScalar(s string) bool {
 	if !isHex64(s) {
 		return false
