@@ -3,14 +3,13 @@ package activities
 import (
 	"errors"
 	"strings"
-
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/escrowflow/escrowflow/escrow"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // Addresses from a regtest chain (mainnet format) and testnet.
