@@ -6,6 +6,8 @@
 package trade
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
@@ -86,7 +89,9 @@ func (e *env) runWorker(t *testing.T, cfg worker.Config) {
 	t.Helper()
 	started := make(chan struct{})
 	var once sync.Once
-	log := zap.New(zapcore.NewNopCore(), zap.Hooks(func(en zapcore.Entry) error {
+	// Hooks run only for entries the core takes: an in-memory info core.
+	core, _ := observer.New(zapcore.InfoLevel)
+	log := zap.New(core, zap.Hooks(func(en zapcore.Entry) error {
 		if en.Message == "worker started" {
 			once.Do(func() { close(started) })
 		}
@@ -116,11 +121,17 @@ func (e *env) runWorker(t *testing.T, cfg worker.Config) {
 // workerProcess runs cmd/escrow-worker with cfg's settings (as env) and a
 // JSON log; stopped with SIGTERM at the test's end unless killed.
 type workerProcess struct {
-	cmd *exec.Cmd
-	log string
+	cmd    *exec.Cmd
+	log    string
+	killed chan struct{} // closed once killOn was seen and the worker killed
 }
 
-func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath string) *workerProcess {
+// startWorkerProcess starts the worker, copying its output line by line to
+// logPath. When killOn is set, the copier SIGKILLs the worker the moment a
+// line containing killOn arrives, before reading further output: the
+// worker dies within the time it takes to read a pipe, long before its
+// next activity can be scheduled.
+func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath, killOn string) *workerProcess {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "./cmd/escrow-worker")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -140,12 +151,32 @@ func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath string
 		"ESCROWFLOW_TRUSTED_DAEMON=true",
 		"ESCROWFLOW_CODEC_KEYS="+e.keys,
 	)
-	cmd.Stdout, cmd.Stderr = f, f
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
+	w := &workerProcess{cmd: cmd, log: logPath, killed: make(chan struct{})}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		armed := killOn != ""
+		for sc.Scan() {
+			line := sc.Bytes()
+			_, _ = f.Write(append(line, '\n'))
+			if armed && bytes.Contains(line, []byte(killOn)) {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				armed = false
+				close(w.killed)
+			}
+		}
+	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-copied
 			_ = cmd.Wait()
 		}
 		_ = f.Close()
@@ -154,7 +185,7 @@ func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath string
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b[min(int(start), len(b)):]), `"worker started"`)
 	})
-	return &workerProcess{cmd: cmd, log: logPath}
+	return w
 }
 
 func fileSize(path string) int64 {
@@ -165,11 +196,15 @@ func fileSize(path string) int64 {
 	return st.Size()
 }
 
-// kill ends the worker process with SIGKILL.
-func (w *workerProcess) kill(t *testing.T) {
+// waitKilled waits until the worker was killed on its trigger line.
+func (w *workerProcess) waitKilled(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	require.NoError(t, syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL))
-	_ = w.cmd.Wait()
+	select {
+	case <-w.killed:
+		_ = w.cmd.Wait()
+	case <-time.After(timeout):
+		t.Fatalf("the worker never logged its kill trigger within %s", timeout)
+	}
 }
 
 // miner mines a block every period until the test ends, so deposits

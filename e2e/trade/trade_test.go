@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/regtest"
-	"github.com/escrowflow/escrowflow/internal/testenv"
 )
 
 const xmr = 1_000_000_000_000
@@ -145,7 +143,7 @@ func testKilledAfterSigning(t *testing.T, e *env) {
 	cfg := e.workerConfig(t, filepath.Join(dir, "wallets"), 3)
 	require.NoError(t, os.MkdirAll(cfg.WalletDir, 0o700))
 	logPath := filepath.Join(dir, "worker.log")
-	w := e.startWorkerProcess(t, cfg, logPath)
+	w := e.startWorkerProcess(t, cfg, logPath, `"msg":"payout signed"`)
 	e.miner(t, 2*time.Second)
 	ctx := context.Background()
 	p := newParty(t, e, "kill")
@@ -158,17 +156,13 @@ func testKilledAfterSigning(t *testing.T, e *env) {
 	_, err = e.sc.Release(ctx, "kill")
 	require.NoError(t, err)
 
-	testenv.WaitFor(t, 5*time.Minute, "the payout signed", func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b), `"msg":"payout signed"`)
-	})
-	w.kill(t)
+	w.waitKilled(t, 8*time.Minute)
 	killed, err := os.ReadFile(logPath)
 	require.NoError(t, err)
 	require.NotContains(t, string(killed), `"method":"submit_multisig"`, "the fault landed before submit_multisig")
 	require.NotContains(t, string(killed), `"msg":"payout submitted"`)
 
-	e.startWorkerProcess(t, cfg, logPath)
+	e.startWorkerProcess(t, cfg, logPath, "")
 	res := e.finish(t, "kill", escrow.TradePaidOut)
 	all, err := os.ReadFile(logPath)
 	require.NoError(t, err)
