@@ -73,6 +73,15 @@ type Config struct {
 	// demand, each open in an idle wallet-rpc process (see RunStock); 0
 	// turns it off. More than the pool's size is pointless.
 	Stock int
+	// Daemon is the worker's monerod (nil: none; trades fail NoDaemon).
+	Daemon Daemon
+	// Network is the worker's network: mainnet, testnet, stagenet or
+	// regtest. Default: testnet.
+	Network string
+	// WalletRPCVersion is the release of the worker's monero-wallet-rpc
+	// ("0.18.0.0"; "" when unknown, which counts as too old to sign on
+	// mainnet).
+	WalletRPCVersion string
 	// OnFinish, if set, is called after FinishEscrow has handled an escrow
 	// this run owns (for example to export its instrumentation once the
 	// workflow has closed). It must not block.
@@ -101,6 +110,8 @@ type Activities struct {
 	idleSince  time.Time            // when held last became empty
 	finished   map[string]time.Time // runs whose FinishEscrow succeeded, by run id (see firstFinish)
 	admitWait  time.Duration
+
+	trade tradeDeps
 }
 
 // New returns Activities over cfg.
@@ -144,6 +155,7 @@ func New(cfg Config) *Activities {
 	if cfg.Stock > 0 {
 		a.stock = newStock(cfg.Stock)
 	}
+	a.trade = newTradeDeps(cfg)
 	return a
 }
 
@@ -228,7 +240,7 @@ func (a *Activities) validate(in StepInput, create bool) error {
 	switch {
 	case !escrow.Role(in.Role).Valid():
 		return &escrow.InvalidInputError{Field: "role", Value: in.Role}
-	case !escrow.Round(in.Round).Valid(), create != (escrow.Round(in.Round) == escrow.RoundCreate):
+	case !escrow.Round(in.Round).Valid() && !tradeRounds[in.Round], create != (escrow.Round(in.Round) == escrow.RoundCreate):
 		return &escrow.InvalidInputError{Field: "round", Value: in.Round}
 	case create && in.Snapshot != "":
 		return &escrow.InvalidInputError{Field: "snapshot", Value: in.Snapshot}

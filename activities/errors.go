@@ -24,6 +24,9 @@ func classify(err error) error {
 	if errors.As(err, &appErr) {
 		return err
 	}
+	if typed := classifyTrade(err); typed != nil {
+		return typed
+	}
 	nonRetryable := func(typ string) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), typ, err)
 	}

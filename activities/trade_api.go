@@ -1,7 +1,8 @@
 package activities
 
 // The activities of the EscrowTrade workflow (the money flow after setup).
-// This file fixes their names and their input and output types; the
+// This file fixes their input and output types (the activities are in
+// trade_chain.go, trade_deposit.go and trade_payout.go); the
 // workflow in workflows/ is written against it.
 //
 // Queues: CheckTradeTerms, EstimatePayoutFee and CheckPayoutTx talk only to
@@ -10,13 +11,8 @@ package activities
 // (SetupResult.HostTaskQueue).
 
 import (
-	"context"
-	"errors"
-
 	"github.com/escrowflow/escrowflow/escrow"
 )
-
-var errNotImplemented = errors.New("not implemented yet")
 
 // TermsInput is the input of CheckTradeTerms.
 type TermsInput struct {
@@ -36,14 +32,6 @@ type TermsOutput struct {
 	// WalletRPCVersion is the worker's monero-wallet-rpc version
 	// (major.minor.patch.build as reported by get_version).
 	WalletRPCVersion string `json:"walletRpcVersion"`
-}
-
-// CheckTradeTerms checks a trade's terms on the worker that will run it:
-// the addresses are valid for the worker's network (InvalidInput), the
-// worker has a daemon (NoDaemon), and, on mainnet, its wallet-rpc is safe
-// to sign with (UnsafeWalletRpc). It changes nothing.
-func (a *Activities) CheckTradeTerms(ctx context.Context, in TermsInput) (TermsOutput, error) {
-	return TermsOutput{}, errNotImplemented
 }
 
 // DepositCheckInput is the input of CheckDeposit.
@@ -71,13 +59,6 @@ type DepositCheckOutput struct {
 	AnnouncedValid bool `json:"announcedValid"`
 }
 
-// CheckDeposit reports what the multisig address has received and how
-// confirmed and unlocked it is. It never commits a snapshot and holds a
-// wallet-rpc process only while it runs.
-func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (DepositCheckOutput, error) {
-	return DepositCheckOutput{}, errNotImplemented
-}
-
 // FeeInput is the input of EstimatePayoutFee.
 type FeeInput struct {
 	// Outputs is the number of destinations (1 for a sweep, 2 for a split).
@@ -93,12 +74,6 @@ type FeeOutput struct {
 	// BudgetAtomic is EstimateAtomic times the documented margin: the most
 	// a payout may pay (PayoutPlan.FeeBudgetAtomic).
 	BudgetAtomic uint64 `json:"budgetAtomic"`
-}
-
-// EstimatePayoutFee asks the daemon for the fee of a payout of the given
-// shape.
-func (a *Activities) EstimatePayoutFee(ctx context.Context, in FeeInput) (FeeOutput, error) {
-	return FeeOutput{}, errNotImplemented
 }
 
 // PayoutStepInput is the input of ExportMultisig and ImportMultisig: one
@@ -127,17 +102,6 @@ type PayoutStepOutput struct {
 	RPCMs          int64  `json:"rpcMs"`
 }
 
-// ExportMultisig refreshes the signer's wallet and exports its multisig
-// info (fresh nonces), committing the wallet before returning the info.
-func (a *Activities) ExportMultisig(ctx context.Context, in PayoutStepInput) (PayoutStepOutput, error) {
-	return PayoutStepOutput{}, errNotImplemented
-}
-
-// ImportMultisig imports the other signers' infos and commits the wallet.
-func (a *Activities) ImportMultisig(ctx context.Context, in PayoutStepInput) (PayoutStepOutput, error) {
-	return PayoutStepOutput{}, errNotImplemented
-}
-
 // CreatePayoutInput is the input of CreatePayout.
 type CreatePayoutInput struct {
 	EscrowID string            `json:"escrowId"`
@@ -159,15 +123,6 @@ type CreatePayoutOutput struct {
 	Outputs   []escrow.PayoutOutput `json:"outputs"`
 	Attempt   int32                 `json:"attempt"`
 	RPCMs     int64                 `json:"rpcMs"`
-}
-
-// CreatePayout creates the payout transaction of Plan on the creating
-// signer's wallet (transfer or sweep_all) and commits the wallet before the
-// txset leaves. It runs at most once per escrow: a retry returns the stored
-// txset; an attempt whose outcome is unknown fails NoncesSpent (the signers
-// must exchange fresh multisig info first).
-func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (CreatePayoutOutput, error) {
-	return CreatePayoutOutput{}, errNotImplemented
 }
 
 // SignPayoutInput is the input of SignPayout and VerifyPayout.
@@ -193,26 +148,10 @@ type SignPayoutOutput struct {
 	RPCMs     int64                 `json:"rpcMs"`
 }
 
-// SignPayout checks TxSet against Plan with describe_transfer
-// (PayoutMismatch, nothing signed, if it differs), signs it and commits the
-// wallet before the signature leaves. One signed payout per escrow: a retry
-// with the same txset returns the stored result; a different txset fails
-// SecondPayout.
-func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPayoutOutput, error) {
-	return SignPayoutOutput{}, errNotImplemented
-}
-
 // VerifyPayoutOutput is the result of VerifyPayout.
 type VerifyPayoutOutput struct {
 	FeeAtomic uint64                `json:"feeAtomic"`
 	Outputs   []escrow.PayoutOutput `json:"outputs"`
-}
-
-// VerifyPayout checks TxSet against Plan with describe_transfer on Role's
-// wallet without signing (the hosted arbiter's check of sets that external
-// participants created). A mismatch fails PayoutMismatch.
-func (a *Activities) VerifyPayout(ctx context.Context, in SignPayoutInput) (VerifyPayoutOutput, error) {
-	return VerifyPayoutOutput{}, errNotImplemented
 }
 
 // SubmitPayoutInput is the input of SubmitPayout.
@@ -229,13 +168,6 @@ type SubmitPayoutOutput struct {
 	TxHash string `json:"txHash"`
 }
 
-// SubmitPayout relays the signed payout (submit_multisig). Retried after a
-// lost completion it finds the transaction in the pool or the chain by hash
-// and succeeds.
-func (a *Activities) SubmitPayout(ctx context.Context, in SubmitPayoutInput) (SubmitPayoutOutput, error) {
-	return SubmitPayoutOutput{}, errNotImplemented
-}
-
 // TxCheckInput is the input of CheckPayoutTx.
 type TxCheckInput struct {
 	TxHash string `json:"txHash"`
@@ -247,9 +179,4 @@ type TxCheckOutput struct {
 	Confirmations uint64 `json:"confirmations"`
 	// Found is false when neither the pool nor the chain knows the hash.
 	Found bool `json:"found"`
-}
-
-// CheckPayoutTx asks the daemon how confirmed a transaction is.
-func (a *Activities) CheckPayoutTx(ctx context.Context, in TxCheckInput) (TxCheckOutput, error) {
-	return TxCheckOutput{}, errNotImplemented
 }

@@ -130,10 +130,79 @@ const (
 	TypeUnknown = "Unknown"
 )
 
+// Failure types of the trade (ApplicationError.Type of a failed trade or of
+// its activities).
+const (
+	// TypeNoDaemon: the worker runs without --daemon-address, so it cannot
+	// see or move funds; the trade fails at start, nothing created.
+	TypeNoDaemon = "NoDaemon"
+	// TypeUnsafeWalletRpc: the worker's monero-wallet-rpc is older than
+	// v0.18.5.1 (it does not persist the erasure of used multisig nonces)
+	// and the daemon is on mainnet: nothing is signed.
+	TypeUnsafeWalletRpc = "UnsafeWalletRpc"
+	// TypePayoutMismatch: a co-signer's describe_transfer of the unsigned
+	// payout does not match the decision (another address, another amount,
+	// a lock time, change elsewhere, a fee out of bounds): nothing signed.
+	TypePayoutMismatch = "PayoutMismatch"
+	// TypeSecondPayout: the escrow already has a signed payout and a
+	// different transaction was presented for signing: refused.
+	TypeSecondPayout = "SecondPayout"
+	// TypeNoncesSpent: a payout creation's outcome is unknown (the attempt
+	// died after transfer); the signers must export and import fresh
+	// multisig info before another transaction is created. The trade
+	// workflow handles it by redoing the exchange; it never reaches users.
+	TypeNoncesSpent = "NoncesSpent"
+	// TypeDepositExpired: no sufficient deposit arrived within the trade's
+	// deposit timeout (the trade ends EXPIRED, what arrived is refunded).
+	TypeDepositExpired = "DepositExpired"
+)
+
 // NonRetryableTypes lists the error types a retry cannot fix.
 var NonRetryableTypes = []string{
 	TypeInvalidInput, TypeDuplicateEscrow, TypeInvalidMultisigMessage, TypeWalletRejected,
 	TypeCorruptSnapshot, TypeDiskFull, TypeWalletDirUnwritable, TypeVerificationFailed,
+}
+
+// NonRetryableTradeTypes lists the trade's failure types that no activity
+// retry can fix (NoncesSpent is retried by the workflow, with a fresh
+// multisig info exchange).
+var NonRetryableTradeTypes = []string{
+	TypeNoDaemon, TypeUnsafeWalletRpc, TypePayoutMismatch, TypeSecondPayout, TypeNoncesSpent,
+}
+
+// NoDaemonError: the worker has no daemon, or one on another network.
+type NoDaemonError struct{ Reason string }
+
+func (e *NoDaemonError) Error() string { return "no usable daemon: " + e.Reason }
+
+// UnsafeWalletRPCError: a mainnet daemon and a wallet-rpc that does not
+// store the erasure of used multisig nonces.
+type UnsafeWalletRPCError struct{ Version string }
+
+func (e *UnsafeWalletRPCError) Error() string {
+	return "monero-wallet-rpc " + e.Version + " does not store the erasure of used multisig nonces " +
+		"(fixed in v0.18.5.1); it may not sign against a mainnet daemon"
+}
+
+// PayoutMismatchError: a payout transaction differs from its plan.
+type PayoutMismatchError struct{ Reason string }
+
+func (e *PayoutMismatchError) Error() string {
+	return "payout does not match the decision: " + e.Reason
+}
+
+// SecondPayoutError: a different payout than the one signed (or being
+// signed) for the escrow.
+type SecondPayoutError struct{ Reason string }
+
+func (e *SecondPayoutError) Error() string { return "second payout refused: " + e.Reason }
+
+// NoncesSpentError: the signer's multisig nonces are, or may be, used up;
+// the signers must export and import fresh multisig info first.
+type NoncesSpentError struct{ Reason string }
+
+func (e *NoncesSpentError) Error() string {
+	return "fresh multisig info needed (export and import again): " + e.Reason
 }
 
 var (

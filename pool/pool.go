@@ -55,7 +55,8 @@ type Config struct {
 	// RunDir holds the processes' log files and shared ring database.
 	// Default: WalletDir/.walletrpc.
 	RunDir string
-	// Network is "testnet", "stagenet" or "mainnet" (also used for regtest).
+	// Network is "testnet", "stagenet", "mainnet" or "regtest" (a private
+	// chain with mainnet-format addresses: no network flag).
 	Network string
 	// DaemonAddress is host:port of monerod; empty runs the processes --offline.
 	DaemonAddress string

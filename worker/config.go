@@ -73,13 +73,14 @@ type Config struct {
 	// --rpc-login credentials (HTTP digest auth) instead of
 	// --disable-rpc-login. Default: on.
 	WalletRPCLogin bool
-	// Network is testnet, stagenet or mainnet.
+	// Network is testnet, stagenet, mainnet or regtest (a private chain:
+	// mainnet-format addresses, a daemon whose nettype is fakechain).
 	Network string
 	// DaemonAddress is monerod's host:port; empty runs wallet-rpc --offline
-	// (enough for the multisig setup).
+	// (enough for the multisig setup; trades then fail NoDaemon).
 	DaemonAddress string
-	// TrustedDaemon passes --trusted-daemon to wallet-rpc: only for the
-	// operator's own monerod. Off by default.
+	// TrustedDaemon passes --trusted-daemon to wallet-rpc: only for a
+	// daemon the operator runs.
 	TrustedDaemon bool
 	// MasterSecret derives the wallet passwords. Read from
 	// ESCROWFLOW_MASTER_SECRET, or from the file named by
@@ -230,9 +231,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&c.WalletRPCLogin, "wallet-rpc-login", c.WalletRPCLogin, "start wallet-rpc with random per-process rpc-login credentials, passed on a pipe (env "+EnvWalletRPCLogin+")")
-	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet or mainnet (env "+EnvNetwork+")")
-	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline (env "+EnvDaemonAddress+")")
-	fs.BoolVar(&c.TrustedDaemon, "trusted-daemon", c.TrustedDaemon, "pass --trusted-daemon to wallet-rpc: only for your own monerod at --daemon-address (env "+EnvTrustedDaemon+")")
+	fs.StringVar(&c.Network, "network", c.Network, "testnet, stagenet, mainnet or regtest (env "+EnvNetwork+")")
+	fs.StringVar(&c.DaemonAddress, "daemon-address", c.DaemonAddress, "monerod host:port; empty runs wallet-rpc --offline: escrows are set up, trades fail NoDaemon (env "+EnvDaemonAddress+")")
+	fs.BoolVar(&c.TrustedDaemon, "trusted-daemon", c.TrustedDaemon, "pass --trusted-daemon to wallet-rpc; only for a daemon you run (env "+EnvTrustedDaemon+")")
 	fs.StringVar(&c.MasterSecretFile, "master-secret-file", c.MasterSecretFile, "file holding the master secret wallet passwords derive from (env "+EnvMasterSecretFile+"; or the secret itself in "+EnvMasterSecret+")")
 	fs.IntVar(&c.MaxConcurrentCalls, "max-concurrent-calls", c.MaxConcurrentCalls, "slow wallet calls running at once, about the number of cores (env "+EnvMaxConcurrentCalls+")")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
@@ -279,8 +280,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("admit wait %s: want 0 or more", c.AdmitWait)
 	case c.WalletStock < 0:
 		return fmt.Errorf("wallet stock %d: want 0 or more", c.WalletStock)
-	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet":
-		return fmt.Errorf("network %q: want testnet, stagenet or mainnet", c.Network)
+	case c.Network != "testnet" && c.Network != "stagenet" && c.Network != "mainnet" && c.Network != "regtest":
+		return fmt.Errorf("network %q: want testnet, stagenet, mainnet or regtest", c.Network)
 	case c.LogFormat != "console" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: want console or json", c.LogFormat)
 	case c.Codec.InsecurePlaintextHistory && c.Network == "mainnet":

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/escrowflow/escrowflow/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -79,7 +81,8 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"no pool", func(c *Config) { c.PoolSize = 0 }, "pool size"},
 		{"no pool but endpoints", func(c *Config) { c.PoolSize = 0; c.WalletRPCEndpoints = []string{"http://127.0.0.1:1"} }, ""},
-		{"network", func(c *Config) { c.Network = "regtest" }, "network"},
+		{"network", func(c *Config) { c.Network = "fakechain" }, "network"},
+		{"regtest", func(c *Config) { c.Network = "regtest" }, ""},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
 		{"wallet dir", func(c *Config) { c.WalletDir = "" }, "wallet dir"},
 		{"codec on loopback without token", func(c *Config) { c.Codec.Address = "127.0.0.1:8234" }, ""},
@@ -209,4 +212,10 @@ func TestRunRefusesLockedWalletDir(t *testing.T) {
 	c.MetricsAddress = "off"
 	err = Run(context.Background(), c, zap.NewNop())
 	require.ErrorContains(t, err, "in use by another worker")
+}
+
+func TestReleaseVersionOfTheInstalledWalletRPC(t *testing.T) {
+	bin := testenv.RequireBinary(t, "monero-wallet-rpc")
+	require.Regexp(t, `^\d+\.\d+\.\d+\.\d+$`, releaseVersion(bin))
+	require.Empty(t, releaseVersion("/nonexistent/monero-wallet-rpc"))
 }

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/pool"
+	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/workflows"
 )
@@ -186,6 +189,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	hostQueue := escrow.HostTaskQueue(workerID)
+	var daemon activities.Daemon // nil without a daemon: trades fail NoDaemon
+	if cfg.DaemonAddress != "" {
+		daemon = rpcclient.NewDaemon(cfg.DaemonAddress, time.Minute)
+	}
+	walletRPCVersion := ""
+	if len(eps) == 0 {
+		walletRPCVersion = releaseVersion(cfg.WalletRPCBinary)
+	}
+	log.Info("wallet-rpc release", zap.String("version", walletRPCVersion))
 	acts := activities.New(activities.Config{
 		Leases:             activities.PoolLeaser(p),
 		Store:              store,
@@ -199,6 +211,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Runs:               visibilityRuns{tc},
 		Stock:              cfg.WalletStock,
 		AdmitWait:          admitWait(cfg.AdmitWait),
+		Daemon:             daemon,
+		Network:            cfg.Network,
+		WalletRPCVersion:   walletRPCVersion,
 	})
 	defer runStock(ctx, acts)()
 	stopWorkers, err := startWorkers(tc, cfg.ShutdownTimeout, acts, hostQueue)
@@ -302,6 +317,24 @@ func startWorkers(tc client.Client, shutdown time.Duration, acts *activities.Act
 		return nil, fmt.Errorf("start worker on %s: %w", escrow.TaskQueue, err)
 	}
 	return func() { shared.Stop(); host.Stop() }, nil
+}
+
+var versionPattern = regexp.MustCompile(`\(v(\d+\.\d+\.\d+\.\d+)[^)]*\)`)
+
+// releaseVersion runs "binary --version" and returns the release it names
+// ("0.18.0.0"), or "" when it cannot tell (then signing against mainnet is
+// refused).
+func releaseVersion(binary string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	if m := versionPattern.FindSubmatch(out); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // admitWait maps the worker's AdmitWait (0: no wait) to the activities'

@@ -215,12 +215,16 @@ func BuildBinary(t testing.TB, pkg string) string {
 	return out
 }
 
-// Main runs the tests of a package via m.Run, removes the binaries built by
+// Main runs the tests of a package via m.Run, runs cleanups (e.g. stopping
+// a chain shared by the package's tests), removes the binaries built by
 // BuildBinary and exits with the tests' exit code. Use it as
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if err := removeBuildDir(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
 	}
