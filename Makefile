@@ -22,9 +22,10 @@ prereqs: ## Install/check monero-wallet-rpc and the pinned Temporal CLI (bin/tem
 prereqs-test: ## prereqs, plus chromium for the Web UI test
 	@scripts/prereqs.sh --browser
 
-build: ## Build bin/escrow-worker and bin/escrowctl
+build: ## Build bin/escrow-worker, bin/escrowctl and bin/escrow-devserver
 	$(GO) build -o $(BIN)/escrow-worker ./cmd/escrow-worker
 	$(GO) build -o $(BIN)/escrowctl ./cmd/escrowctl
+	$(GO) build -o $(BIN)/escrow-devserver ./cmd/escrow-devserver
 
 # test runs one package at a time (-p 1): the end-to-end, pool and chaos
 # packages each run Temporal dev servers and wallet-rpc pools that need the

@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -50,7 +51,7 @@ type Wallet interface {
 	ChangeWalletPassword(ctx context.Context, oldPassword, newPassword string) error
 }
 
-// Lease is the exclusive use of one wallet-rpc process (see worker/pool).
+// Lease is the exclusive use of one wallet-rpc process (see package pool).
 type Lease interface {
 	Wallet() Wallet
 	Wait() time.Duration
@@ -222,12 +223,6 @@ func New(cfg Config) *Activities {
 	return a
 }
 
-// Threshold and Total describe the 2-of-3 scheme.
-const (
-	Threshold = 2
-	Total     = 3
-)
-
 // StepInput is the input of every per-role step.
 type StepInput struct {
 	EscrowID string `json:"escrowId"`
@@ -299,28 +294,22 @@ func parseLeaseState(s string) (working, snapshot string) {
 	return working, snapshot
 }
 
-var (
-	validRoles  = map[string]bool{"buyer": true, "vendor": true, "arbiter": true}
-	validRounds = map[string]bool{"CREATING": true, "PREPARING": true, "MAKING": true,
-		"EXCHANGING_1": true, "EXCHANGING_2": true, "VERIFYING": true}
-)
-
 // validate checks a step input before anything is touched: a step that
 // creates the wallet has no snapshot, every other step starts from a
 // snapshot of the same escrow and role.
 func (a *Activities) validate(in StepInput, create bool) error {
-	if err := ValidateEscrowID(in.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(in.EscrowID); err != nil {
 		return err
 	}
 	switch {
-	case !validRoles[in.Role]:
-		return &InvalidInputError{Field: "role", Value: in.Role}
-	case !validRounds[in.Round], create != (in.Round == "CREATING"):
-		return &InvalidInputError{Field: "round", Value: in.Round}
+	case !escrow.Role(in.Role).Valid():
+		return &escrow.InvalidInputError{Field: "role", Value: in.Role}
+	case !escrow.Round(in.Round).Valid() && !tradeRounds[in.Round], create != (escrow.Round(in.Round) == escrow.RoundCreate):
+		return &escrow.InvalidInputError{Field: "round", Value: in.Round}
 	case create && in.Snapshot != "":
-		return &InvalidInputError{Field: "snapshot", Value: in.Snapshot}
+		return &escrow.InvalidInputError{Field: "snapshot", Value: in.Snapshot}
 	case !create && !strings.HasPrefix(in.Snapshot, escrowPrefix(in.EscrowID)+in.Role+"."):
-		return &InvalidInputError{Field: "snapshot", Value: in.Snapshot}
+		return &escrow.InvalidInputError{Field: "snapshot", Value: in.Snapshot}
 	}
 	return nil
 }
@@ -548,7 +537,7 @@ func (a *Activities) MakeMultisig(ctx context.Context, in StepInput) (StepOutput
 	}
 	return a.step(ctx, in, commit, func(ctx context.Context, r *run, out *StepOutput) error {
 		return r.call(ctx, "make_multisig", func(ctx context.Context) error {
-			res, err := r.w.MakeMultisig(ctx, in.PeerInfos, Threshold, r.password)
+			res, err := r.w.MakeMultisig(ctx, in.PeerInfos, escrow.Threshold, r.password)
 			out.MultisigInfo, out.Address = res.MultisigInfo, res.Address
 			return err
 		})
@@ -592,15 +581,15 @@ func (a *Activities) VerifyMultisig(ctx context.Context, in StepInput) (StepOutp
 // checkPeers rejects a round input without exactly two distinct, non-empty
 // peer messages before any wallet is touched.
 func checkPeers(in StepInput) error {
-	if len(in.PeerInfos) != Total-1 {
-		return &InvalidMultisigMessageError{Reason: fmt.Sprintf("want %d peer messages, got %d", Total-1, len(in.PeerInfos))}
+	if len(in.PeerInfos) != escrow.Total-1 {
+		return &escrow.InvalidMultisigMessageError{Reason: fmt.Sprintf("want %d peer messages, got %d", escrow.Total-1, len(in.PeerInfos))}
 	}
 	if in.PeerInfos[0] == in.PeerInfos[1] {
-		return &InvalidMultisigMessageError{Reason: "the two peer messages are identical"}
+		return &escrow.InvalidMultisigMessageError{Reason: "the two peer messages are identical"}
 	}
 	for _, m := range in.PeerInfos {
 		if len(m) < 8 || len(m) > 64<<10 || !strings.HasPrefix(m, "Multisig") {
-			return &InvalidMultisigMessageError{Reason: "peer message is not a Monero multisig message"}
+			return &escrow.InvalidMultisigMessageError{Reason: "peer message is not a Monero multisig message"}
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -413,11 +414,11 @@ func TestStepWalletErrorDiscardsLease(t *testing.T) {
 		wantType         string
 		wantNonRetryable bool
 	}{
-		{"wallet-rpc unreachable", "make_multisig", &rpcclient.TransportError{Method: "make_multisig", Err: errors.New("connection refused")}, TypeWalletUnavailable, false},
-		{"kex message rejected", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: "Kex message unexpectedly small"}, TypeInvalidMultisigMessage, true},
-		{"wrong password", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeInvalidPassword, Message: "Invalid password"}, TypeWalletRejected, true},
-		{"store times out", "store", &rpcclient.TransportError{Method: "store", Err: context.DeadlineExceeded}, TypeWalletUnavailable, false},
-		{"daemon busy", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeDaemonBusy, Message: "busy"}, TypeWalletUnavailable, false},
+		{"wallet-rpc unreachable", "make_multisig", &rpcclient.TransportError{Method: "make_multisig", Err: errors.New("connection refused")}, escrow.TypeWalletUnavailable, false},
+		{"kex message rejected", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: "Kex message unexpectedly small"}, escrow.TypeInvalidMultisigMessage, true},
+		{"wrong password", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeInvalidPassword, Message: "Invalid password"}, escrow.TypeWalletRejected, true},
+		{"store times out", "store", &rpcclient.TransportError{Method: "store", Err: context.DeadlineExceeded}, escrow.TypeWalletUnavailable, false},
+		{"daemon busy", "make_multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeDaemonBusy, Message: "busy"}, escrow.TypeWalletUnavailable, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,7 +479,7 @@ func TestPeerMessagesCheckedBeforeAnyWalletCall(t *testing.T) {
 				f := newFixture(t)
 				in := StepInput{EscrowID: "e1", Role: "buyer", Round: "MAKING", Snapshot: "e1.buyer.creating.a1-0000000000", PeerInfos: tt.give}
 				_, err := execute(f.acts, runInfo{}, step.fn(f.acts), in)
-				requireAppError(t, err, TypeInvalidMultisigMessage, true)
+				requireAppError(t, err, escrow.TypeInvalidMultisigMessage, true)
 				assert.Empty(t, f.world.Calls(), "no wallet call")
 				assert.Empty(t, f.leaser.Events(), "no lease acquired")
 				assert.Empty(t, dirNames(t, f.dir), "no file written")
@@ -537,7 +538,7 @@ func TestInvalidInputTouchesNothing(t *testing.T) {
 			return err
 		}},
 		{"finish: escrow id ../x", func(a *Activities) error {
-			_, err := execute(a, runInfo{RunID: "run-A"}, a.FinishEscrow, FinishInput{EscrowID: "../x", Outcome: OutcomeFailed})
+			_, err := execute(a, runInfo{RunID: "run-A"}, a.FinishEscrow, FinishInput{EscrowID: "../x", Outcome: escrow.OutcomeFailed})
 			return err
 		}},
 	}
@@ -546,7 +547,7 @@ func TestInvalidInputTouchesNothing(t *testing.T) {
 			f := newFixture(t)
 			parent := filepath.Dir(f.dir)
 			err := tt.run(f.acts)
-			requireAppError(t, err, TypeInvalidInput, true)
+			requireAppError(t, err, escrow.TypeInvalidInput, true)
 			assert.Empty(t, f.leaser.Events(), "no lease acquired")
 			assert.Empty(t, f.world.Calls(), "no wallet call")
 			assert.Empty(t, dirNames(t, f.dir), "nothing created in the wallet dir")
@@ -586,7 +587,7 @@ func TestClaimEscrow(t *testing.T) {
 	})
 	t.Run("another run is a duplicate", func(t *testing.T) {
 		_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
-		appErr := requireAppError(t, err, TypeDuplicateEscrow, true)
+		appErr := requireAppError(t, err, escrow.TypeDuplicateEscrow, true)
 		assert.Contains(t, appErr.Error(), "run-A", "names the owner")
 		after, err := os.ReadFile(claimPath)
 		require.NoError(t, err)
@@ -596,7 +597,7 @@ func TestClaimEscrow(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(f.dir, "e2.buyer.work.a1-0000000000.keys"), []byte("k"), 0o600))
 		before := dirFiles(t, f.dir)
 		_, err := execute(f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
-		requireAppError(t, err, TypeDuplicateEscrow, true)
+		requireAppError(t, err, escrow.TypeDuplicateEscrow, true)
 		assertSameFiles(t, before, dirFiles(t, f.dir), "no claim written")
 	})
 	t.Run("another escrow's files do not count", func(t *testing.T) {
@@ -644,7 +645,7 @@ func TestClaimEscrowConcurrentRuns(t *testing.T) {
 			assert.False(t, resumed[i])
 			continue
 		}
-		requireAppError(t, err, TypeDuplicateEscrow, true)
+		requireAppError(t, err, escrow.TypeDuplicateEscrow, true)
 	}
 	assert.Equal(t, 1, winners, "exactly one run owns the escrow")
 }
@@ -673,7 +674,7 @@ func TestFinishEscrowCompleted(t *testing.T) {
 	}
 	events, calls := len(f.leaser.Events()), len(f.world.Calls())
 
-	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: keep, DurationMs: 1234})
+	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: keep, DurationMs: 1234})
 	require.NoError(t, err)
 	assert.Equal(t, FinishOutput{Removed: 12 + len(temps), Owner: true}, out)
 
@@ -726,7 +727,7 @@ func TestFinishEscrowCompleted(t *testing.T) {
 	assert.Len(t, f.leaser.Keys(), 3)
 
 	t.Run("a retry of the finish is harmless", func(t *testing.T) {
-		out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: keep})
+		out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: keep})
 		require.NoError(t, err)
 		assert.Equal(t, FinishOutput{Owner: true}, out)
 		assertSameFiles(t, after, dirFiles(t, f.dir), "")
@@ -766,8 +767,8 @@ func TestFinishEscrowBadKeepDeletesNothing(t *testing.T) {
 			before, err := f.store.List("e1.")
 			require.NoError(t, err)
 			files := dirFiles(t, f.dir)
-			_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: keep})
-			requireAppError(t, err, TypeCorruptSnapshot, true)
+			_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: keep})
+			requireAppError(t, err, escrow.TypeCorruptSnapshot, true)
 			after, err := f.store.List("e1.")
 			require.NoError(t, err)
 			assert.Equal(t, before, after, "no wallet removed")
@@ -777,7 +778,7 @@ func TestFinishEscrowBadKeepDeletesNothing(t *testing.T) {
 }
 
 func TestFinishEscrowFailedParks(t *testing.T) {
-	for _, outcome := range []string{OutcomeFailed, OutcomeCancelled} {
+	for _, outcome := range []string{escrow.OutcomeFailed, escrow.OutcomeCancelled} {
 		t.Run(outcome, func(t *testing.T) {
 			f := newFixture(t)
 			runA := runInfo{RunID: "run-A"}
@@ -787,7 +788,7 @@ func TestFinishEscrowFailedParks(t *testing.T) {
 			before := dirFiles(t, f.dir)
 			calls := len(f.world.Calls())
 
-			in := FinishInput{EscrowID: "e1", Outcome: outcome, Reason: "vendor wallet rejected", ReasonType: TypeWalletRejected}
+			in := FinishInput{EscrowID: "e1", Outcome: outcome, Reason: "vendor wallet rejected", ReasonType: escrow.TypeWalletRejected}
 			out, err := execute(f.acts, runA, f.acts.FinishEscrow, in)
 			require.NoError(t, err)
 			assert.Equal(t, FinishOutput{Parked: true, Owner: true}, out)
@@ -820,9 +821,9 @@ func TestFinishEscrowByNonOwnerTouchesNothing(t *testing.T) {
 		info    runInfo
 		outcome string
 	}{
-		{"another run, completed", "e1", runInfo{RunID: "run-B"}, OutcomeCompleted},
-		{"another run, failed", "e1", runInfo{RunID: "run-B"}, OutcomeFailed},
-		{"unclaimed escrow", "e9", runInfo{RunID: "run-A"}, OutcomeCompleted},
+		{"another run, completed", "e1", runInfo{RunID: "run-B"}, escrow.OutcomeCompleted},
+		{"another run, failed", "e1", runInfo{RunID: "run-B"}, escrow.OutcomeFailed},
+		{"unclaimed escrow", "e9", runInfo{RunID: "run-A"}, escrow.OutcomeCompleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -960,7 +961,7 @@ func TestClaimEscrowUnreadableClaimIsDuplicate(t *testing.T) {
 	path := filepath.Join(f.dir, "e3.claim")
 	require.NoError(t, os.WriteFile(path, []byte("{not json"), 0o600))
 	_, err := execute(f.acts, runInfo{RunID: "run-A"}, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e3"})
-	requireAppError(t, err, TypeDuplicateEscrow, true)
+	requireAppError(t, err, escrow.TypeDuplicateEscrow, true)
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "{not json", string(b), "the unreadable claim is left for a person to look at")
@@ -981,8 +982,8 @@ func TestFinishEscrowCompletedNeedsOneKeepPerRole(t *testing.T) {
 			runA := runInfo{RunID: "run-A"}
 			runProtocol(t, f, "e1", runA)
 			before := dirFiles(t, f.dir)
-			_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: tt.give})
-			requireAppError(t, err, TypeInvalidInput, true)
+			_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: tt.give})
+			requireAppError(t, err, escrow.TypeInvalidInput, true)
 			assertSameFiles(t, before, dirFiles(t, f.dir), "nothing removed")
 		})
 	}
@@ -997,7 +998,7 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 	mustExecute(t, f.acts, runA, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e1"})
 
 	_, err := execute(f.acts, runB, f.acts.ClaimEscrow, ClaimInput{EscrowID: "e2"})
-	requireAppError(t, err, TypeWorkerBusy, false)
+	requireAppError(t, err, escrow.TypeWorkerBusy, false)
 	assert.NotContains(t, dirNames(t, f.dir), "e2.claim", "a busy claim writes nothing")
 
 	f.cfg.AdmitWait = time.Minute
@@ -1015,7 +1016,7 @@ func TestClaimWaitsForRoomUnderMaxEscrows(t *testing.T) {
 		t.Fatalf("claim beyond MaxEscrows returned before room was made: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	_, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
 	require.NoError(t, err)
 	select {
 	case err := <-claimed:

@@ -37,7 +37,7 @@ func TestCheckAddress(t *testing.T) {
 		err := CheckAddress(b.network, "vendorAddress", b.addr)
 		require.ErrorContains(t, err, b.want, "%s %s", b.network, b.addr)
 		require.ErrorContains(t, err, "vendorAddress")
-		require.Equal(t, TypeInvalidInput, typeOf(classify(err)))
+		require.Equal(t, escrow.TypeInvalidInput, typeOf(classify(err)))
 	}
 }
 

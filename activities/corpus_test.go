@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
@@ -21,7 +22,7 @@ import (
 //
 // The fakes accept any message that passes checkPeers. Where real
 // monero-wallet-rpc v0.18 refuses a message (measured on the Debian package;
-// worker/pool TestBadInput covers the same kinds on real processes), the
+// pool's TestBadInput covers the same kinds on real processes), the
 // case injects the wallet's verbatim answer, so what is tested here is the
 // activities' handling of it: classification, the discarded lease, and no
 // snapshot committed or changed.
@@ -193,51 +194,51 @@ func TestCorpusBadPeerMessages(t *testing.T) {
 			{"leading space", p(func(a, b string) []string { return []string{" " + a, b} })},
 		} {
 			tests = append(tests, corpusCase{name: c.name, step: st.step, round: st.round, from: st.from, peers: c.peers,
-				wantType: TypeInvalidMultisigMessage})
+				wantType: escrow.TypeInvalidMultisigMessage})
 		}
 	}
 	// Inputs that pass checkPeers: the wallet refuses them.
 	tests = append(tests,
 		corpusCase{name: "truncated to half", step: "make", round: "MAKING", from: created,
 			peers:     peers(prep, func(a, b string) []string { return []string{a[:len(a)/2], b} }),
-			walletErr: makeErr(msgMakeDecoding), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: makeErr(msgMakeDecoding), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "non-ASCII after the prefix", step: "make", round: "MAKING", from: created,
 			peers:     peers(prep, func(a, b string) []string { return []string{"Multisigñ€" + a[10:], b} }),
-			walletErr: makeErr(msgMakeDecoding), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: makeErr(msgMakeDecoding), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "NUL after the prefix", step: "make", round: "MAKING", from: created,
 			peers:     peers(prep, func(a, b string) []string { return []string{a[:12] + "\x00" + a[13:], b} }),
-			walletErr: makeErr(msgMakeDecoding), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: makeErr(msgMakeDecoding), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "wrong round: the peers' MAKING messages", step: "make", round: "MAKING", from: created,
 			peers:     peers(madeMsg, func(a, b string) []string { return []string{a, b} }),
-			walletErr: makeErr(msgMakeWrongRound), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: makeErr(msgMakeWrongRound), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		// Replaying MAKING on the wallet it made multisig: the fake
 		// answers ALREADY_MULTISIG by itself, as wallet-rpc does.
 		corpusCase{name: "replayed step: MAKING again on the multisig wallet", step: "make", round: "MAKING", from: made,
-			peers: peers(prep, func(a, b string) []string { return []string{a, b} }), wantType: TypeWalletRejected, wantWallet: true},
+			peers: peers(prep, func(a, b string) []string { return []string{a, b} }), wantType: escrow.TypeWalletRejected, wantWallet: true},
 
 		corpusCase{name: "truncated to half", step: "exchange", round: "EXCHANGING_1", from: made,
 			peers:     peers(madeMsg, func(a, b string) []string { return []string{a[:len(a)/2], b} }),
-			walletErr: exErr(msgExchangeTruncated), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeTruncated), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "non-ASCII after the prefix", step: "exchange", round: "EXCHANGING_1", from: made,
 			peers:     peers(madeMsg, func(a, b string) []string { return []string{"Multisigñ€" + a[10:], b} }),
-			walletErr: exErr(msgExchangeDecoding), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeDecoding), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "NUL after the prefix", step: "exchange", round: "EXCHANGING_1", from: made,
 			peers:     peers(madeMsg, func(a, b string) []string { return []string{a[:12] + "\x00" + a[13:], b} }),
-			walletErr: exErr(msgExchangeDecoding), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeDecoding), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "replayed: the peers' PREPARING messages", step: "exchange", round: "EXCHANGING_1", from: made,
 			peers:     peers(prep, func(a, b string) []string { return []string{a, b} }),
-			walletErr: exErr(msgExchangeRound), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeRound), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "replayed: MAKING messages in round 2", step: "exchange", round: "EXCHANGING_2", from: ex1,
 			peers:     peers(madeMsg, func(a, b string) []string { return []string{a, b} }),
-			walletErr: exErr(msgExchangeRound), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeRound), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		corpusCase{name: "wrong round: round-2 messages in round 1", step: "exchange", round: "EXCHANGING_1", from: made,
 			peers:     peers(ex1Msg, func(a, b string) []string { return []string{a, b} }),
-			walletErr: exErr(msgExchangeRound), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			walletErr: exErr(msgExchangeRound), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 		// The fake answers these by itself, as wallet-rpc does.
 		corpusCase{name: "wrong round: exchange on a wallet that is not multisig", step: "exchange", round: "EXCHANGING_1", from: created,
-			peers: peers(madeMsg, func(a, b string) []string { return []string{a, b} }), wantType: TypeWalletRejected, wantWallet: true},
+			peers: peers(madeMsg, func(a, b string) []string { return []string{a, b} }), wantType: escrow.TypeWalletRejected, wantWallet: true},
 		corpusCase{name: "replayed step: exchange on the finished wallet", step: "exchange", round: "EXCHANGING_2", from: ex2,
-			peers: peers(ex1Msg, func(a, b string) []string { return []string{a, b} }), wantType: TypeInvalidMultisigMessage, wantWallet: true},
+			peers: peers(ex1Msg, func(a, b string) []string { return []string{a, b} }), wantType: escrow.TypeInvalidMultisigMessage, wantWallet: true},
 	)
 
 	base := newCorpusStages(t)

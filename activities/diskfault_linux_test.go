@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -69,12 +70,12 @@ func TestWalletRPCSaveFailureOnFullDisk(t *testing.T) {
 
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
 	_, err := execute(f.acts, runInfo{}, f.acts.MakeMultisig, in)
-	requireAppError(t, err, TypeInvalidMultisigMessage, true)
+	requireAppError(t, err, escrow.TypeInvalidMultisigMessage, true)
 
 	fillTo(t, f.dir, 256<<10)
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
 	_, err = execute(f.acts, runInfo{Attempt: 2}, f.acts.MakeMultisig, in)
-	appErr := requireAppError(t, err, TypeDiskFull, true)
+	appErr := requireAppError(t, err, escrow.TypeDiskFull, true)
 	assert.Contains(t, appErr.Error(), "failed to save file", "wallet-rpc's own message is kept")
 }
 
@@ -97,10 +98,10 @@ func TestReadOnlyWalletDir(t *testing.T) {
 	in := StepInput{EscrowID: "e1", Role: "arbiter", Round: "MAKING", Snapshot: s1, PeerInfos: twoPeers}
 	f.world.failNext("make_multisig", failedSave("make_multisig"))
 	_, err := execute(f.acts, runA, f.acts.MakeMultisig, in)
-	requireAppError(t, err, TypeWalletDirUnwritable, true)
+	requireAppError(t, err, escrow.TypeWalletDirUnwritable, true)
 
-	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed,
-		Reason: "wallet dir read-only", ReasonType: TypeWalletDirUnwritable})
+	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed,
+		Reason: "wallet dir read-only", ReasonType: escrow.TypeWalletDirUnwritable})
 	require.NoError(t, err, "a note the disk cannot take does not fail the finish")
 	assert.Equal(t, FinishOutput{Owner: true}, out)
 	assert.Equal(t, before, dirFiles(t, f.dir), "nothing changed")
@@ -109,8 +110,8 @@ func TestReadOnlyWalletDir(t *testing.T) {
 	// Writable again: FinishEscrow (retried, say) parks and sweeps
 	// wallet-rpc's leftover, which the note does not list.
 	require.NoError(t, syscall.Mount("", filepath.Dir(f.dir), "", syscall.MS_REMOUNT, ""))
-	out, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed,
-		Reason: "wallet dir read-only", ReasonType: TypeWalletDirUnwritable})
+	out, err = execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed,
+		Reason: "wallet dir read-only", ReasonType: escrow.TypeWalletDirUnwritable})
 	require.NoError(t, err)
 	assert.True(t, out.Parked)
 	after := dirFiles(t, f.dir)

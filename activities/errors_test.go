@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -26,32 +27,32 @@ func TestClassify(t *testing.T) {
 		wantType         string
 		wantNonRetryable bool
 	}{
-		{"invalid escrow id", &InvalidEscrowIDError{ID: "../x"}, TypeInvalidInput, true},
-		{"invalid input", &InvalidInputError{Field: "role", Value: "admin"}, TypeInvalidInput, true},
-		{"invalid wallet name wrapped", fmt.Errorf("walletstore: restore: %w", walletstore.ErrInvalidName), TypeInvalidInput, true},
-		{"invalid wallet name from the store", walletstore.ValidateName("../escape"), TypeInvalidInput, true},
-		{"invalid multisig message", &InvalidMultisigMessageError{Reason: "garbage"}, TypeInvalidMultisigMessage, true},
-		{"duplicate escrow", &DuplicateEscrowError{EscrowID: "e1", Detail: "claimed"}, TypeDuplicateEscrow, true},
-		{"verification", &VerificationError{Reason: "addresses differ"}, TypeVerificationFailed, true},
-		{"wrapped verification", fmt.Errorf("round: %w", &VerificationError{Reason: "x"}), TypeVerificationFailed, true},
-		{"corrupt snapshot", fmt.Errorf("walletstore: verify %q: %w: e1.keys: size 1", "e1", walletstore.ErrCorrupt), TypeCorruptSnapshot, true},
-		{"snapshot not found", fmt.Errorf("walletstore: restore: %w: snapshot %q", walletstore.ErrNotFound, "e1"), TypeCorruptSnapshot, true},
-		{"disk full", fmt.Errorf("walletstore: snapshot: %w", &os.PathError{Op: "write", Path: "/w/.e1.keys.1.tmp", Err: syscall.ENOSPC}), TypeDiskFull, true},
-		{"quota exceeded", fmt.Errorf("copy: %w", &os.PathError{Op: "write", Path: "/w/x", Err: syscall.EDQUOT}), TypeDiskFull, true},
-		{"permission denied (EACCES)", fmt.Errorf("walletstore: %w", &os.PathError{Op: "open", Path: "/w/x", Err: syscall.EACCES}), TypeWalletDirUnwritable, true},
-		{"fs.ErrPermission", fmt.Errorf("claim: %w", fs.ErrPermission), TypeWalletDirUnwritable, true},
-		{"read-only file system", fmt.Errorf("walletstore: %w", &os.PathError{Op: "link", Path: "/w/x", Err: syscall.EROFS}), TypeWalletDirUnwritable, true},
-		{"make_multisig unknown error (bad kex message)", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: "Kex message unexpectedly small."}, TypeInvalidMultisigMessage, true},
-		{"exchange_multisig_keys unknown error", fmt.Errorf("step: %w", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeUnknown, Message: "bad kex"}), TypeInvalidMultisigMessage, true},
-		{"open_wallet unknown error", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeUnknown, Message: "Failed to open wallet"}, TypeWalletRejected, true},
-		{"invalid password", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeInvalidPassword, Message: "Invalid password"}, TypeWalletRejected, true},
-		{"already multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeAlreadyMultisig, Message: "This wallet is already multisig"}, TypeWalletRejected, true},
-		{"multisig disabled", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeMultisigDisabled, Message: "disabled"}, TypeWalletRejected, true},
-		{"daemon busy", &rpcclient.RPCError{Method: "store", Code: rpcclient.CodeDaemonBusy, Message: "busy"}, TypeWalletUnavailable, false},
-		{"wallet file locked (retryable unknown)", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeUnknown, Message: `"/w/a.keys" is opened by another wallet program`}, TypeWalletUnavailable, false},
-		{"transport error", &rpcclient.TransportError{Method: "make_multisig", Err: syscall.ECONNREFUSED}, TypeWalletUnavailable, false},
-		{"transport timeout", fmt.Errorf("call: %w", &rpcclient.TransportError{Method: "create_wallet", Err: context.DeadlineExceeded}), TypeWalletUnavailable, false},
-		{"http 503", &rpcclient.HTTPError{Method: "store", StatusCode: 503}, TypeWalletUnavailable, false},
+		{"invalid escrow id", &escrow.InvalidEscrowIDError{ID: "../x"}, escrow.TypeInvalidInput, true},
+		{"invalid input", &escrow.InvalidInputError{Field: "role", Value: "admin"}, escrow.TypeInvalidInput, true},
+		{"invalid wallet name wrapped", fmt.Errorf("walletstore: restore: %w", walletstore.ErrInvalidName), escrow.TypeInvalidInput, true},
+		{"invalid wallet name from the store", walletstore.ValidateName("../escape"), escrow.TypeInvalidInput, true},
+		{"invalid multisig message", &escrow.InvalidMultisigMessageError{Reason: "garbage"}, escrow.TypeInvalidMultisigMessage, true},
+		{"duplicate escrow", &escrow.DuplicateEscrowError{EscrowID: "e1", Detail: "claimed"}, escrow.TypeDuplicateEscrow, true},
+		{"verification", &escrow.VerificationError{Reason: "addresses differ"}, escrow.TypeVerificationFailed, true},
+		{"wrapped verification", fmt.Errorf("round: %w", &escrow.VerificationError{Reason: "x"}), escrow.TypeVerificationFailed, true},
+		{"corrupt snapshot", fmt.Errorf("walletstore: verify %q: %w: e1.keys: size 1", "e1", walletstore.ErrCorrupt), escrow.TypeCorruptSnapshot, true},
+		{"snapshot not found", fmt.Errorf("walletstore: restore: %w: snapshot %q", walletstore.ErrNotFound, "e1"), escrow.TypeCorruptSnapshot, true},
+		{"disk full", fmt.Errorf("walletstore: snapshot: %w", &os.PathError{Op: "write", Path: "/w/.e1.keys.1.tmp", Err: syscall.ENOSPC}), escrow.TypeDiskFull, true},
+		{"quota exceeded", fmt.Errorf("copy: %w", &os.PathError{Op: "write", Path: "/w/x", Err: syscall.EDQUOT}), escrow.TypeDiskFull, true},
+		{"permission denied (EACCES)", fmt.Errorf("walletstore: %w", &os.PathError{Op: "open", Path: "/w/x", Err: syscall.EACCES}), escrow.TypeWalletDirUnwritable, true},
+		{"fs.ErrPermission", fmt.Errorf("claim: %w", fs.ErrPermission), escrow.TypeWalletDirUnwritable, true},
+		{"read-only file system", fmt.Errorf("walletstore: %w", &os.PathError{Op: "link", Path: "/w/x", Err: syscall.EROFS}), escrow.TypeWalletDirUnwritable, true},
+		{"make_multisig unknown error (bad kex message)", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeUnknown, Message: "Kex message unexpectedly small."}, escrow.TypeInvalidMultisigMessage, true},
+		{"exchange_multisig_keys unknown error", fmt.Errorf("step: %w", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeUnknown, Message: "bad kex"}), escrow.TypeInvalidMultisigMessage, true},
+		{"open_wallet unknown error", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeUnknown, Message: "Failed to open wallet"}, escrow.TypeWalletRejected, true},
+		{"invalid password", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeInvalidPassword, Message: "Invalid password"}, escrow.TypeWalletRejected, true},
+		{"already multisig", &rpcclient.RPCError{Method: "make_multisig", Code: rpcclient.CodeAlreadyMultisig, Message: "This wallet is already multisig"}, escrow.TypeWalletRejected, true},
+		{"multisig disabled", &rpcclient.RPCError{Method: "exchange_multisig_keys", Code: rpcclient.CodeMultisigDisabled, Message: "disabled"}, escrow.TypeWalletRejected, true},
+		{"daemon busy", &rpcclient.RPCError{Method: "store", Code: rpcclient.CodeDaemonBusy, Message: "busy"}, escrow.TypeWalletUnavailable, false},
+		{"wallet file locked (retryable unknown)", &rpcclient.RPCError{Method: "open_wallet", Code: rpcclient.CodeUnknown, Message: `"/w/a.keys" is opened by another wallet program`}, escrow.TypeWalletUnavailable, false},
+		{"transport error", &rpcclient.TransportError{Method: "make_multisig", Err: syscall.ECONNREFUSED}, escrow.TypeWalletUnavailable, false},
+		{"transport timeout", fmt.Errorf("call: %w", &rpcclient.TransportError{Method: "create_wallet", Err: context.DeadlineExceeded}), escrow.TypeWalletUnavailable, false},
+		{"http 503", &rpcclient.HTTPError{Method: "store", StatusCode: 503}, escrow.TypeWalletUnavailable, false},
 		{"context canceled", context.Canceled, passThrough, false},
 		{"wrapped context canceled", fmt.Errorf("acquire: %w", context.Canceled), passThrough, false},
 		{"transport error of a canceled call", &rpcclient.TransportError{Method: "make_multisig", Err: context.Canceled}, passThrough, false},
@@ -72,9 +73,9 @@ func TestClassify(t *testing.T) {
 			assert.Equal(t, tt.wantNonRetryable, appErr.NonRetryable(), "NonRetryable")
 			assert.Equal(t, tt.give.Error(), appErr.Message(), "the message is the cause's")
 			assert.ErrorIs(t, got, tt.give, "the cause stays in the chain")
-			// The NonRetryableTypes list the workflow's retry policy uses
+			// The escrow.NonRetryableTypes list the workflow's retry policy uses
 			// agrees with the flag.
-			assert.Equal(t, tt.wantNonRetryable, contains(NonRetryableTypes, appErr.Type()), "NonRetryableTypes lists %s", appErr.Type())
+			assert.Equal(t, tt.wantNonRetryable, contains(escrow.NonRetryableTypes, appErr.Type()), "NonRetryableTypes lists %s", appErr.Type())
 		})
 	}
 }
@@ -90,7 +91,7 @@ func contains(list []string, s string) bool {
 
 func TestClassifyNilAndIdempotent(t *testing.T) {
 	require.NoError(t, classify(nil))
-	once := classify(&DuplicateEscrowError{EscrowID: "e1", Detail: "x"})
+	once := classify(&escrow.DuplicateEscrowError{EscrowID: "e1", Detail: "x"})
 	twice := classify(once)
 	require.Same(t, once, twice, "an ApplicationError passes unchanged")
 	wrapped := fmt.Errorf("outer: %w", once)
@@ -119,12 +120,12 @@ func TestClassifiedErrorsDoNotQuoteMessages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := checkPeers(StepInput{EscrowID: "e1", Role: "buyer", Round: "MAKING", PeerInfos: tt.give})
-			var badMsg *InvalidMultisigMessageError
+			var badMsg *escrow.InvalidMultisigMessageError
 			require.ErrorAs(t, raw, &badMsg)
 			got := classify(raw)
 			var appErr *temporal.ApplicationError
 			require.ErrorAs(t, got, &appErr)
-			assert.Equal(t, TypeInvalidMultisigMessage, appErr.Type())
+			assert.Equal(t, escrow.TypeInvalidMultisigMessage, appErr.Type())
 			assert.True(t, appErr.NonRetryable())
 			for e := got; e != nil; e = errors.Unwrap(e) {
 				assert.NotContains(t, e.Error(), marker, "%T quotes a peer message", e)
@@ -167,14 +168,14 @@ func TestValidateEscrowID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := ValidateEscrowID(tt.give)
+			err := escrow.ValidateEscrowID(tt.give)
 			if tt.want {
 				require.NoError(t, err)
 				// A valid id makes valid wallet names.
 				require.NoError(t, walletstore.ValidateName(snapshotName(tt.give, "arbiter", "EXCHANGING_2", "a12-0123456789")))
 				return
 			}
-			var idErr *InvalidEscrowIDError
+			var idErr *escrow.InvalidEscrowIDError
 			require.ErrorAs(t, err, &idErr)
 			assert.Equal(t, tt.give, idErr.ID)
 			assert.Contains(t, err.Error(), fmt.Sprintf("%q", tt.give), "the id is quoted, so control characters show")

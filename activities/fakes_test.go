@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -31,7 +32,7 @@ import (
 // This file holds the test doubles of the activity tests: an in-memory
 // stand-in for monero-wallet-rpc that keeps its wallets as real files in the
 // store dir (so snapshots and restores work on them), a sticky leaser like
-// worker/pool's, and helpers that run activities in Temporal's test
+// pool's, and helpers that run activities in Temporal's test
 // activity environment.
 
 // fakeMultisigAddress is the address every fake wallet reports once the
@@ -342,7 +343,7 @@ func (f *fakeWallet) IsMultisig(ctx context.Context) (rpcclient.MultisigStatus, 
 	if !f.st.Multisig {
 		return rpcclient.MultisigStatus{}, nil
 	}
-	return rpcclient.MultisigStatus{Multisig: true, Ready: f.st.Kex >= 3, Threshold: Threshold, Total: Total}, nil
+	return rpcclient.MultisigStatus{Multisig: true, Ready: f.st.Kex >= 3, Threshold: escrow.Threshold, Total: escrow.Total}, nil
 }
 
 func (f *fakeWallet) PrepareMultisig(ctx context.Context, enableExperimental bool) (string, error) {
@@ -383,7 +384,7 @@ func (f *fakeWallet) MakeMultisig(ctx context.Context, infos []string, threshold
 		return rpcclient.MultisigRound{}, rpcErr("make_multisig", rpcclient.CodeMultisigDisabled, "multisig is disabled")
 	case f.st.Multisig:
 		return rpcclient.MultisigRound{}, rpcErr("make_multisig", rpcclient.CodeAlreadyMultisig, "This wallet is already multisig")
-	case len(infos) != 2 || threshold != Threshold:
+	case len(infos) != 2 || threshold != escrow.Threshold:
 		return rpcclient.MultisigRound{}, rpcErr("make_multisig", rpcclient.CodeUnknown, "test: bad make_multisig params")
 	}
 	f.st.Multisig, f.st.Kex = true, 1

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -36,10 +37,10 @@ func isEscrowID(id string) bool {
 	return true
 }
 
-// FuzzValidateEscrowID checks that ValidateEscrowID accepts exactly the ids
+// FuzzValidateEscrowID checks that escrow.ValidateEscrowID accepts exactly the ids
 // isEscrowID accepts, that every name the activities derive from an accepted
 // id is a valid wallet name inside the wallet dir, and that a rejection is a
-// one-line *InvalidEscrowIDError that quotes the id.
+// one-line *escrow.InvalidEscrowIDError that quotes the id.
 func FuzzValidateEscrowID(f *testing.F) {
 	for _, id := range []string{
 		"order-42", "a", "0", "Z_", strings.Repeat("x", 64), strings.Repeat("x", 65),
@@ -50,15 +51,15 @@ func FuzzValidateEscrowID(f *testing.F) {
 	}
 	dir := filepath.Join(string(filepath.Separator)+"w", "wallets")
 	f.Fuzz(func(t *testing.T, id string) {
-		err := ValidateEscrowID(id)
+		err := escrow.ValidateEscrowID(id)
 		want := isEscrowID(id)
 		if (err == nil) != want {
 			t.Fatalf("ValidateEscrowID(%q) = %v, independent check says valid=%v", id, err, want)
 		}
 		if err != nil {
-			var bad *InvalidEscrowIDError
+			var bad *escrow.InvalidEscrowIDError
 			if !errors.As(err, &bad) || bad.ID != id {
-				t.Fatalf("ValidateEscrowID(%q) = %T %v, want *InvalidEscrowIDError", id, err, err)
+				t.Fatalf("ValidateEscrowID(%q) = %T %v, want *escrow.InvalidEscrowIDError", id, err, err)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, strconv.Quote(id)) {
@@ -75,10 +76,10 @@ func FuzzValidateEscrowID(f *testing.F) {
 			t.Fatalf("accepted id %q contains '/', '.', '\\' or NUL", id)
 		}
 		names := []string{workName(id, "buyer", "a1-00")}
-		for role := range validRoles {
-			names = append(names, workName(id, role, "a12-0123456789"))
-			for round := range validRounds {
-				names = append(names, snapshotName(id, role, round, "a12-0123456789"))
+		for _, role := range escrow.Roles {
+			names = append(names, workName(id, string(role), "a12-0123456789"))
+			for _, round := range escrow.Rounds {
+				names = append(names, snapshotName(id, string(role), string(round), "a12-0123456789"))
 			}
 		}
 		for _, n := range names {
@@ -155,17 +156,17 @@ func FuzzCheckPeers(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var bad *InvalidMultisigMessageError
+		var bad *escrow.InvalidMultisigMessageError
 		if !errors.As(err, &bad) {
-			t.Fatalf("checkPeers error %T %v, want *InvalidMultisigMessageError", err, err)
+			t.Fatalf("checkPeers error %T %v, want *escrow.InvalidMultisigMessageError", err, err)
 		}
 		if !checkPeersReason.MatchString(err.Error()) {
 			t.Fatalf("checkPeers error %q is not one of the fixed reasons", err)
 		}
 		var appErr *temporal.ApplicationError
 		cerr := classify(err)
-		if !errors.As(cerr, &appErr) || appErr.Type() != TypeInvalidMultisigMessage || !appErr.NonRetryable() {
-			t.Fatalf("classify(%v) = %v, want a non-retryable %s", err, cerr, TypeInvalidMultisigMessage)
+		if !errors.As(cerr, &appErr) || appErr.Type() != escrow.TypeInvalidMultisigMessage || !appErr.NonRetryable() {
+			t.Fatalf("classify(%v) = %v, want a non-retryable %s", err, cerr, escrow.TypeInvalidMultisigMessage)
 		}
 		if appErr.Message() != err.Error() {
 			t.Fatalf("classify changed the message: %q → %q", err, appErr.Message())
@@ -177,7 +178,7 @@ func FuzzCheckPeers(f *testing.F) {
 // (kind), from fuzzed text and codes, optionally wrapped, and checks that
 // classify never panics, returns an ApplicationError of a documented type
 // for every kind it knows, marks it non-retryable exactly when the type is
-// in NonRetryableTypes, keeps the cause in the chain, and adds nothing to
+// in escrow.NonRetryableTypes, keeps the cause in the chain, and adds nothing to
 // the cause's message.
 func FuzzClassify(f *testing.F) {
 	f.Add(uint8(0), "make_multisig", -1, "Kex message unexpectedly small.", false)
@@ -197,8 +198,8 @@ func FuzzClassify(f *testing.F) {
 	f.Add(uint8(10), "", 0, "e1", false)
 	f.Add(uint8(11), "", 0, "something odd", false)
 
-	types := map[string]bool{TypeWalletUnavailable: true}
-	for _, typ := range NonRetryableTypes {
+	types := map[string]bool{escrow.TypeWalletUnavailable: true}
+	for _, typ := range escrow.NonRetryableTypes {
 		types[typ] = true
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, method string, code int, text string, wrap bool) {
@@ -211,15 +212,15 @@ func FuzzClassify(f *testing.F) {
 		case 2:
 			give = &rpcclient.TransportError{Method: method, Err: errors.New(text)}
 		case 3:
-			give = &InvalidEscrowIDError{ID: text}
+			give = &escrow.InvalidEscrowIDError{ID: text}
 		case 4:
-			give = &InvalidInputError{Field: method, Value: text}
+			give = &escrow.InvalidInputError{Field: method, Value: text}
 		case 5:
-			give = &InvalidMultisigMessageError{Reason: text}
+			give = &escrow.InvalidMultisigMessageError{Reason: text}
 		case 6:
-			give = &DuplicateEscrowError{EscrowID: text, Detail: method}
+			give = &escrow.DuplicateEscrowError{EscrowID: text, Detail: method}
 		case 7:
-			give = &VerificationError{Reason: text}
+			give = &escrow.VerificationError{Reason: text}
 		case 8:
 			give = walletstore.ValidateName(text)
 			if give == nil {
@@ -252,7 +253,7 @@ func FuzzClassify(f *testing.F) {
 		if !types[appErr.Type()] {
 			t.Fatalf("classify(%v): undocumented type %q", give, appErr.Type())
 		}
-		if want := contains(NonRetryableTypes, appErr.Type()); appErr.NonRetryable() != want {
+		if want := contains(escrow.NonRetryableTypes, appErr.Type()); appErr.NonRetryable() != want {
 			t.Fatalf("classify(%v): type %s NonRetryable=%v, want %v", give, appErr.Type(), appErr.NonRetryable(), want)
 		}
 		if appErr.Message() != give.Error() {

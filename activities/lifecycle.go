@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
 
@@ -72,7 +73,7 @@ func runID(ctx context.Context) (workflowID, run string) {
 // non-retryable DuplicateEscrow error and change nothing. A retry by the
 // same run succeeds.
 func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutput, error) {
-	if err := ValidateEscrowID(in.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(in.EscrowID); err != nil {
 		return ClaimOutput{}, classify(err)
 	}
 	if activity.IsActivity(ctx) {
@@ -82,14 +83,14 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 	c, err := a.readClaim(in.EscrowID)
 	switch {
 	case errors.As(err, new(*json.SyntaxError)) || errors.As(err, new(*json.UnmarshalTypeError)):
-		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID, Detail: "its claim file is unreadable: " + err.Error()})
+		return ClaimOutput{}, classify(&escrow.DuplicateEscrowError{EscrowID: in.EscrowID, Detail: "its claim file is unreadable: " + err.Error()})
 	case err == nil && c.RunID == run:
 		a.mu.Lock()
 		a.held[in.EscrowID] = true // ours already, whatever the limit
 		a.mu.Unlock()
 		return ClaimOutput{Resumed: true, TaskQueue: a.hostQueue}, nil
 	case err == nil:
-		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+		return ClaimOutput{}, classify(&escrow.DuplicateEscrowError{EscrowID: in.EscrowID,
 			Detail: fmt.Sprintf("claimed by workflow %s run %s at %s", c.WorkflowID, c.RunID, c.Created.Format(time.RFC3339))})
 	case !errors.Is(err, fs.ErrNotExist):
 		return ClaimOutput{}, classify(err)
@@ -100,7 +101,7 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 			return ClaimOutput{}, classify(err)
 		}
 		if n > 0 {
-			return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+			return ClaimOutput{}, classify(&escrow.DuplicateEscrowError{EscrowID: in.EscrowID,
 				Detail: fmt.Sprintf("workflow %s has %d earlier run(s); an escrow id runs once", wfID, n)})
 		}
 	}
@@ -109,13 +110,13 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 		return ClaimOutput{}, classify(err)
 	}
 	if len(names) > 0 {
-		return ClaimOutput{}, classify(&DuplicateEscrowError{EscrowID: in.EscrowID,
+		return ClaimOutput{}, classify(&escrow.DuplicateEscrowError{EscrowID: in.EscrowID,
 			Detail: fmt.Sprintf("%d wallet files exist with no claim", len(names))})
 	}
 	if !a.admit(ctx, in.EscrowID) {
 		return ClaimOutput{}, temporal.NewApplicationError(fmt.Sprintf(
 			"worker holds %d escrows, its limit, and none finished within %s: another worker or a later retry takes this one",
-			a.maxEscrows, a.admitWait), TypeWorkerBusy)
+			a.maxEscrows, a.admitWait), escrow.TypeWorkerBusy)
 	}
 	b, _ := json.Marshal(claim{EscrowID: in.EscrowID, WorkflowID: wfID, RunID: run, Created: time.Now().UTC()})
 	if err := walletstore.AtomicCreateFile(a.claimPath(in.EscrowID), b, 0o600); err != nil {
@@ -130,13 +131,6 @@ func (a *Activities) ClaimEscrow(ctx context.Context, in ClaimInput) (ClaimOutpu
 		zap.String("task_queue", a.hostQueue))
 	return ClaimOutput{TaskQueue: a.hostQueue}, nil
 }
-
-// Outcomes of an escrow, for FinishEscrow.
-const (
-	OutcomeCompleted = "completed"
-	OutcomeFailed    = "failed"
-	OutcomeCancelled = "cancelled"
-)
 
 // FinishInput is the input of FinishEscrow.
 type FinishInput struct {
@@ -177,16 +171,16 @@ type parked struct {
 // failed or was cancelled. It touches nothing of an escrow id claimed by
 // another run.
 func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ FinishOutput, err error) {
-	if err := ValidateEscrowID(in.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(in.EscrowID); err != nil {
 		return FinishOutput{}, classify(err)
 	}
-	if in.Outcome == OutcomeCompleted {
-		if len(in.Keep) != Total {
-			return FinishOutput{}, classify(&InvalidInputError{Field: "keep", Value: strings.Join(in.Keep, ",")})
+	if in.Outcome == escrow.OutcomeCompleted {
+		if len(in.Keep) != escrow.Total {
+			return FinishOutput{}, classify(&escrow.InvalidInputError{Field: "keep", Value: strings.Join(in.Keep, ",")})
 		}
 		for _, k := range in.Keep {
 			if !strings.HasPrefix(k, escrowPrefix(in.EscrowID)) {
-				return FinishOutput{}, classify(&InvalidInputError{Field: "keep", Value: k})
+				return FinishOutput{}, classify(&escrow.InvalidInputError{Field: "keep", Value: k})
 			}
 		}
 	}
@@ -228,13 +222,13 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 			}
 		}
 		a.leases.Forget(key)
-		a.finishStock(key, in.EscrowID, role, in.Outcome == OutcomeCompleted, closed)
+		a.finishStock(key, in.EscrowID, role, in.Outcome == escrow.OutcomeCompleted, closed)
 	}
 	prefix := escrowPrefix(in.EscrowID)
 	log := a.log.With(zap.String("escrow_id", in.EscrowID))
 	temps, err := a.store.RemoveTemps(prefix)
 	switch {
-	case err != nil && in.Outcome != OutcomeCompleted && unwritable(err):
+	case err != nil && in.Outcome != escrow.OutcomeCompleted && unwritable(err):
 		// Parking on a full or read-only disk: what cannot be removed
 		// stays; nothing depends on it.
 		log.Warn("temp files not removed", zap.Error(err))
@@ -246,7 +240,7 @@ func (a *Activities) FinishEscrow(ctx context.Context, in FinishInput) (_ Finish
 	if err != nil {
 		return out, classify(err)
 	}
-	if in.Outcome != OutcomeCompleted {
+	if in.Outcome != escrow.OutcomeCompleted {
 		b, _ := json.MarshalIndent(parked{EscrowID: in.EscrowID, Outcome: in.Outcome, Reason: in.Reason,
 			ReasonType: in.ReasonType, Wallets: names, Parked: time.Now().UTC()}, "", "  ")
 		err := walletstore.AtomicWriteFile(filepath.Join(a.store.Dir(), in.EscrowID+".parked.json"), b, 0o600)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 // PoolLeaser adapts a *pool.Pool to Leaser.

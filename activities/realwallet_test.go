@@ -11,10 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
 // TestRealWalletSetupAcrossWorkerRestart runs one escrow's whole 2-of-3
@@ -135,7 +136,7 @@ func TestRealWalletSetupAcrossWorkerRestart(t *testing.T) {
 	for _, o := range ex2 {
 		keep = append(keep, o.Snapshot)
 	}
-	done, err := execute(acts, info, acts.FinishEscrow, FinishInput{EscrowID: "r1", Outcome: OutcomeCompleted, Keep: keep})
+	done, err := execute(acts, info, acts.FinishEscrow, FinishInput{EscrowID: "r1", Outcome: escrow.OutcomeCompleted, Keep: keep})
 	require.NoError(t, err)
 	assert.True(t, done.Owner)
 	assert.False(t, done.Parked)

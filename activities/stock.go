@@ -136,15 +136,6 @@ func (s *stock) known(name string) bool {
 	return false
 }
 
-// StockSize is the number of wallets ready in a's warm stock. (A function,
-// not a method: every exported method of Activities is an activity.)
-func StockSize(a *Activities) int {
-	if a.stock == nil {
-		return 0
-	}
-	return a.stock.size()
-}
-
 // RunStock fills the warm stock (Config.Stock wallets) until ctx ends. It
 // first removes every stock wallet a previous run of the worker left: none
 // is open in a process of this run, and none holds anything an escrow

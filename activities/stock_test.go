@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +52,7 @@ func TestStockNames(t *testing.T) {
 	n := newStockName()
 	assert.True(t, isStockName(n))
 	assert.NotEqual(t, n, newStockName())
-	assert.Error(t, ValidateEscrowID(n), "no escrow id can be a stock name")
+	assert.Error(t, escrow.ValidateEscrowID(n), "no escrow id can be a stock name")
 	assert.False(t, strings.HasPrefix(n+".keys", escrowPrefix("stock")), "no escrow's prefix matches")
 	for _, s := range []string{"stock-abc", "stock-abc.buyer.work.a1", "e1.buyer.work.a1", strings.Repeat("a", 70)} {
 		assert.False(t, isStockName(s), s)
@@ -80,7 +81,7 @@ func TestStockTakeover(t *testing.T) {
 	assert.Equal(t, 0, StockSize(f.acts))
 
 	keep := finals(res)
-	_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeCompleted, Keep: keep})
+	_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeCompleted, Keep: keep})
 	require.NoError(t, err)
 	assert.Empty(t, stockFiles(t, f.dir), "stock working copies removed")
 	for i, k := range keep {
@@ -103,7 +104,7 @@ func TestStockFailedEscrowParksItsCopy(t *testing.T) {
 	forRoles(t, func(i int) (StepOutput, error) {
 		return execute(f.acts, runA, f.acts.CreateWallet, StepInput{EscrowID: "e1", Role: roles[i], Round: "CREATING"})
 	})
-	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	out, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
 	require.NoError(t, err)
 	assert.True(t, out.Parked)
 	assert.Empty(t, stockFiles(t, f.dir))
@@ -194,7 +195,7 @@ func TestStockFillsOnlyWithoutEscrows(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	time.Sleep(stockQuiet + 4*stockIdleTick)
 	assert.Equal(t, 0, StockSize(f.acts), "no stock while an escrow is held")
-	_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: OutcomeFailed, Reason: "test", ReasonType: TypeWalletRejected})
+	_, err := execute(f.acts, runA, f.acts.FinishEscrow, FinishInput{EscrowID: "e1", Outcome: escrow.OutcomeFailed, Reason: "test", ReasonType: escrow.TypeWalletRejected})
 	require.NoError(t, err)
 	finished := time.Now()
 	waitStock(t, f.acts, 1)

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
@@ -52,7 +53,7 @@ var daemonNettypes = map[string]string{"mainnet": "mainnet", "testnet": "testnet
 func (a *Activities) daemonNettype(ctx context.Context) (string, error) {
 	t := &a.trade
 	if t.daemon == nil {
-		return "", &NoDaemonError{Reason: "the worker runs without --daemon-address"}
+		return "", &escrow.NoDaemonError{Reason: "the worker runs without --daemon-address"}
 	}
 	t.mu.Lock()
 	known := t.nettype
@@ -65,7 +66,7 @@ func (a *Activities) daemonNettype(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if want := daemonNettypes[t.network]; info.Nettype != want {
-		return "", &NoDaemonError{Reason: fmt.Sprintf("the daemon is on %q, the worker on %s (want %q)", info.Nettype, t.network, want)}
+		return "", &escrow.NoDaemonError{Reason: fmt.Sprintf("the daemon is on %q, the worker on %s (want %q)", info.Nettype, t.network, want)}
 	}
 	t.mu.Lock()
 	t.nettype = info.Nettype
@@ -105,7 +106,7 @@ func (a *Activities) checkSigning(ctx context.Context) error {
 		return nil
 	}
 	if nettype == "mainnet" {
-		return &UnsafeWalletRPCError{Version: versionName(a.trade.version)}
+		return &escrow.UnsafeWalletRPCError{Version: versionName(a.trade.version)}
 	}
 	a.trade.warnOnce.Do(func() {
 		a.log.Warn("signing multisig payouts with a wallet-rpc that does not store the erasure of used nonces; refused on mainnet",
@@ -127,11 +128,11 @@ func versionName(v string) string {
 // worker has a daemon on its network (NoDaemon), and, on mainnet, its
 // wallet-rpc is safe to sign with (UnsafeWalletRpc). It changes nothing.
 func (a *Activities) CheckTradeTerms(ctx context.Context, in TermsInput) (TermsOutput, error) {
-	if err := ValidateEscrowID(in.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(in.EscrowID); err != nil {
 		return TermsOutput{}, classify(err)
 	}
 	if in.AmountAtomic == 0 {
-		return TermsOutput{}, classify(&InvalidInputError{Field: "amountAtomic", Value: "0"})
+		return TermsOutput{}, classify(&escrow.InvalidInputError{Field: "amountAtomic", Value: "0"})
 	}
 	network := a.trade.network
 	if err := CheckAddress(network, "vendorAddress", in.VendorAddress); err != nil {
@@ -145,7 +146,7 @@ func (a *Activities) CheckTradeTerms(ctx context.Context, in TermsInput) (TermsO
 		return TermsOutput{}, classify(err)
 	}
 	if nettype == "mainnet" && olderVersion(a.trade.version, SafeSigningVersion) {
-		return TermsOutput{}, classify(&UnsafeWalletRPCError{Version: versionName(a.trade.version)})
+		return TermsOutput{}, classify(&escrow.UnsafeWalletRPCError{Version: versionName(a.trade.version)})
 	}
 	out := TermsOutput{Network: network, Regtest: network == "regtest", WalletRPCVersion: a.trade.version}
 	if out.Regtest {
@@ -171,7 +172,7 @@ const (
 // mask. The budget is FeeMargin times that.
 func (a *Activities) EstimatePayoutFee(ctx context.Context, in FeeInput) (FeeOutput, error) {
 	if in.Outputs < 1 || in.Outputs > 16 || in.Inputs < 1 || in.Inputs > 1000 {
-		return FeeOutput{}, classify(&InvalidInputError{Field: "shape", Value: fmt.Sprintf("%d inputs, %d outputs", in.Inputs, in.Outputs)})
+		return FeeOutput{}, classify(&escrow.InvalidInputError{Field: "shape", Value: fmt.Sprintf("%d inputs, %d outputs", in.Inputs, in.Outputs)})
 	}
 	if _, err := a.daemonNettype(ctx); err != nil {
 		return FeeOutput{}, classify(err)
@@ -191,7 +192,7 @@ func (a *Activities) EstimatePayoutFee(ctx context.Context, in FeeInput) (FeeOut
 // CheckPayoutTx asks the daemon how confirmed a transaction is.
 func (a *Activities) CheckPayoutTx(ctx context.Context, in TxCheckInput) (TxCheckOutput, error) {
 	if !isHex64(in.TxHash) {
-		return TxCheckOutput{}, classify(&InvalidInputError{Field: "txHash", Value: in.TxHash})
+		return TxCheckOutput{}, classify(&escrow.InvalidInputError{Field: "txHash", Value: in.TxHash})
 	}
 	st, found, err := a.lookupTx(ctx, in.TxHash)
 	if err != nil || !found {

@@ -48,9 +48,9 @@ func TestCheckTradeTermsNetworkDaemonAndSigner(t *testing.T) {
 		{"old wallet-rpc on mainnet", Config{Network: "mainnet", Daemon: &fakeDaemon{nettype: "mainnet"}, WalletRPCVersion: "0.18.0.0"}, terms, escrow.TypeUnsafeWalletRpc},
 		{"unknown wallet-rpc on mainnet", Config{Network: "mainnet", Daemon: &fakeDaemon{nettype: "mainnet"}}, terms, escrow.TypeUnsafeWalletRpc},
 		{"testnet address on mainnet", Config{Network: "mainnet", Daemon: &fakeDaemon{nettype: "mainnet"}, WalletRPCVersion: "0.18.5.1"},
-			TermsInput{EscrowID: "t1", AmountAtomic: 1, VendorAddress: testnetAddress, BuyerRefundAddress: regtestMultisig}, TypeInvalidInput},
+			TermsInput{EscrowID: "t1", AmountAtomic: 1, VendorAddress: testnetAddress, BuyerRefundAddress: regtestMultisig}, escrow.TypeInvalidInput},
 		{"zero amount", Config{Network: "regtest", Daemon: &fakeDaemon{nettype: "fakechain"}},
-			TermsInput{EscrowID: "t1", VendorAddress: regtestFaucet, BuyerRefundAddress: regtestMultisig}, TypeInvalidInput},
+			TermsInput{EscrowID: "t1", VendorAddress: regtestFaucet, BuyerRefundAddress: regtestMultisig}, escrow.TypeInvalidInput},
 		{"safe wallet-rpc on mainnet", Config{Network: "mainnet", Daemon: &fakeDaemon{nettype: "mainnet"}, WalletRPCVersion: "0.18.5.1"}, terms, ""},
 		{"old wallet-rpc on regtest", Config{Network: "regtest", Daemon: &fakeDaemon{nettype: "fakechain"}, WalletRPCVersion: "0.18.0.0"}, terms, ""},
 	}
@@ -108,5 +108,5 @@ func TestEstimatePayoutFee(t *testing.T) {
 	// 1,808,400,000 of such a payout.
 	assert.Equal(t, FeeOutput{EstimateAtomic: 2_640_000_000, BudgetAtomic: 5_280_000_000}, out)
 	_, err = acts.EstimatePayoutFee(context.Background(), FeeInput{Outputs: 0, Inputs: 1})
-	assert.Equal(t, TypeInvalidInput, typeOf(err))
+	assert.Equal(t, escrow.TypeInvalidInput, typeOf(err))
 }

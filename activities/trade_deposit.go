@@ -42,11 +42,9 @@ const (
 	roundSubmit    = "SUBMITTING"
 )
 
-func init() {
-	for _, r := range []string{roundExporting, roundImporting, roundPaying, roundSigning, roundChecking, roundSubmit} {
-		validRounds[r] = true
-	}
-}
+// tradeRounds are the rounds of the trade's wallet steps.
+var tradeRounds = map[string]bool{roundExporting: true, roundImporting: true, roundPaying: true,
+	roundSigning: true, roundChecking: true, roundSubmit: true}
 
 // moneyWallet returns the lease's wallet as a MoneyWallet.
 func moneyWallet(r *run) (MoneyWallet, error) {
@@ -73,7 +71,7 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 		return out, classify(err)
 	}
 	if in.Announced == nil && !in.Scan {
-		return out, classify(&InvalidInputError{Field: "scan", Value: "neither an announcement nor a scan"})
+		return out, classify(&escrow.InvalidInputError{Field: "scan", Value: "neither an announcement nor a scan"})
 	}
 	if _, err := a.daemonNettype(ctx); err != nil {
 		return out, classify(err)
@@ -279,12 +277,12 @@ func (a *Activities) ExportMultisig(ctx context.Context, in PayoutStepInput) (Pa
 // It needs at least one peer info (threshold 2); a wallet that still says
 // multisig_import_needed afterwards fails NoncesSpent.
 func (a *Activities) ImportMultisig(ctx context.Context, in PayoutStepInput) (PayoutStepOutput, error) {
-	if len(in.PeerInfos) < Threshold-1 || len(in.PeerInfos) > Total-1 {
-		return PayoutStepOutput{}, classify(&InvalidMultisigMessageError{Reason: "want 1 or 2 peer multisig infos"})
+	if len(in.PeerInfos) < escrow.Threshold-1 || len(in.PeerInfos) > escrow.Total-1 {
+		return PayoutStepOutput{}, classify(&escrow.InvalidMultisigMessageError{Reason: "want 1 or 2 peer multisig infos"})
 	}
 	for _, info := range in.PeerInfos {
 		if len(info) < 16 || len(info) > 1<<20 || strings.Trim(info, "0123456789abcdef") != "" {
-			return PayoutStepOutput{}, classify(&InvalidMultisigMessageError{Reason: "a peer multisig info is not hex"})
+			return PayoutStepOutput{}, classify(&escrow.InvalidMultisigMessageError{Reason: "a peer multisig info is not hex"})
 		}
 	}
 	if _, err := a.daemonNettype(ctx); err != nil {
@@ -297,14 +295,14 @@ func (a *Activities) ImportMultisig(ctx context.Context, in PayoutStepInput) (Pa
 			return err
 		}); err != nil {
 			if rpcclient.IsCode(err, rpcclient.CodeBadMultisigInfo) || rpcclient.IsCode(err, rpcclient.CodeUnknown) {
-				return &InvalidMultisigMessageError{Reason: "wallet-rpc refused the peer multisig info"}
+				return &escrow.InvalidMultisigMessageError{Reason: "wallet-rpc refused the peer multisig info"}
 			}
 			return err
 		}
 		b, err := balance(ctx, r, w)
 		out.UnlockedAtomic = b.UnlockedBalance
 		if err == nil && b.MultisigImportNeeded {
-			return &NoncesSpentError{Reason: "multisig_import_needed after the import"}
+			return &escrow.NoncesSpentError{Reason: "multisig_import_needed after the import"}
 		}
 		return err
 	})

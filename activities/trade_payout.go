@@ -99,7 +99,7 @@ func planDigest(p escrow.PayoutPlan) string {
 
 // checkPlanInput checks a plan before any wallet is touched.
 func (a *Activities) checkPlanInput(p escrow.PayoutPlan) error {
-	bad := func(reason string) error { return &InvalidInputError{Field: "plan", Value: reason} }
+	bad := func(reason string) error { return &escrow.InvalidInputError{Field: "plan", Value: reason} }
 	switch p.Kind {
 	case escrow.PayoutRelease, escrow.PayoutRefund, escrow.PayoutResolve, escrow.PayoutExpired:
 	default:
@@ -146,7 +146,7 @@ func (a *Activities) checkPlanInput(p escrow.PayoutPlan) error {
 // the fee to SweepTo, with no change.
 func checkPayout(p escrow.PayoutPlan, desc []rpcclient.TransferDescription) (fee uint64, outs []escrow.PayoutOutput, err error) {
 	bad := func(format string, args ...any) error {
-		return &PayoutMismatchError{Reason: fmt.Sprintf(format, args...)}
+		return &escrow.PayoutMismatchError{Reason: fmt.Sprintf(format, args...)}
 	}
 	if len(desc) != 1 {
 		return 0, nil, bad("%d transactions in the set, want 1", len(desc))
@@ -208,7 +208,7 @@ func describe(ctx context.Context, r *run, w MoneyWallet, p escrow.PayoutPlan, t
 		return 0, nil, err
 	}
 	if addr != p.MultisigAddress {
-		return 0, nil, &PayoutMismatchError{Reason: "the plan's multisig address is not this escrow's"}
+		return 0, nil, &escrow.PayoutMismatchError{Reason: "the plan's multisig address is not this escrow's"}
 	}
 	var desc []rpcclient.TransferDescription
 	err := r.call(ctx, "describe_transfer", func(ctx context.Context) (err error) {
@@ -217,7 +217,7 @@ func describe(ctx context.Context, r *run, w MoneyWallet, p escrow.PayoutPlan, t
 	})
 	if rpcclient.IsCode(err, rpcclient.CodeBadMultisigTxData) || rpcclient.IsCode(err, rpcclient.CodeBadHex) ||
 		rpcclient.IsCode(err, rpcclient.CodeBadUnsignedTxData) {
-		return 0, nil, &PayoutMismatchError{Reason: "the txset does not parse: " + err.Error()}
+		return 0, nil, &escrow.PayoutMismatchError{Reason: "the txset does not parse: " + err.Error()}
 	}
 	if err != nil {
 		return 0, nil, err
@@ -263,7 +263,7 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 	var rec createRecord
 	if found, err := a.readRecord(recName, &rec); err != nil || found {
 		if err == nil && rec.PlanDigest != pd {
-			err = &SecondPayoutError{Reason: "a payout with another plan was created from this snapshot"}
+			err = &escrow.SecondPayoutError{Reason: "a payout with another plan was created from this snapshot"}
 		}
 		if err != nil {
 			return CreatePayoutOutput{}, classify(err)
@@ -272,7 +272,7 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 			FeeAtomic: rec.FeeAtomic, Outputs: rec.Outputs}, nil
 	}
 	if _, err := os.Stat(a.recordPath(intentName)); err == nil {
-		return CreatePayoutOutput{}, classify(&NoncesSpentError{Reason: "an earlier attempt may have created a payout from this snapshot"})
+		return CreatePayoutOutput{}, classify(&escrow.NoncesSpentError{Reason: "an earlier attempt may have created a payout from this snapshot"})
 	}
 	st, err := a.moneyStep(ctx, in.EscrowID, in.Role, roundPaying, in.Snapshot, commit, func(ctx context.Context, r *run, w MoneyWallet) error {
 		b, err := balance(ctx, r, w)
@@ -280,11 +280,11 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 			return err
 		}
 		if b.MultisigImportNeeded {
-			return &NoncesSpentError{Reason: "multisig_import_needed"}
+			return &escrow.NoncesSpentError{Reason: "multisig_import_needed"}
 		}
 		if err := a.createRecord(intentName, struct{}{}); err != nil {
 			if errors.Is(err, walletstore.ErrExists) {
-				return &NoncesSpentError{Reason: "another attempt is creating a payout from this snapshot"}
+				return &escrow.NoncesSpentError{Reason: "another attempt is creating a payout from this snapshot"}
 			}
 			return err
 		}
@@ -314,7 +314,7 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 			return err
 		}
 		if rec.TxSet == "" {
-			return &PayoutMismatchError{Reason: "wallet-rpc returned no multisig txset (not a multisig wallet?)"}
+			return &escrow.PayoutMismatchError{Reason: "wallet-rpc returned no multisig txset (not a multisig wallet?)"}
 		}
 		rec.FeeAtomic, rec.Outputs, err = describe(ctx, r, w, in.Plan, rec.TxSet)
 		return err
@@ -343,14 +343,14 @@ func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPa
 		return SignPayoutOutput{}, classify(err)
 	}
 	if in.TxSet == "" {
-		return SignPayoutOutput{}, classify(&InvalidInputError{Field: "txSet", Value: ""})
+		return SignPayoutOutput{}, classify(&escrow.InvalidInputError{Field: "txSet", Value: ""})
 	}
 	digest := digestOf(in.TxSet)
 	recName, intentName := escrowPrefix(in.EscrowID)+"payout-signed.json", escrowPrefix(in.EscrowID)+"payout-sign-intent"
 	var rec signedRecord
 	if found, err := a.readRecord(recName, &rec); err != nil || found {
 		if err == nil && rec.TxSetDigest != digest {
-			err = &SecondPayoutError{Reason: "the escrow already has a signed payout, with another txset"}
+			err = &escrow.SecondPayoutError{Reason: "the escrow already has a signed payout, with another txset"}
 		}
 		if err != nil {
 			return SignPayoutOutput{}, classify(err)
@@ -361,7 +361,7 @@ func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPa
 	var intent signIntent
 	if found, err := a.readRecord(intentName, &intent); err != nil || (found && intent.TxSetDigest != digest) {
 		if err == nil {
-			err = &SecondPayoutError{Reason: "the escrow's co-signer is signing another txset"}
+			err = &escrow.SecondPayoutError{Reason: "the escrow's co-signer is signing another txset"}
 		}
 		return SignPayoutOutput{}, classify(err)
 	}
@@ -380,7 +380,7 @@ func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPa
 				return err
 			}
 			if other.TxSetDigest != digest {
-				return &SecondPayoutError{Reason: "the escrow's co-signer is signing another txset"}
+				return &escrow.SecondPayoutError{Reason: "the escrow's co-signer is signing another txset"}
 			}
 		default:
 			return err
@@ -399,11 +399,11 @@ func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPa
 		}
 		switch {
 		case needsExchange(err):
-			return &NoncesSpentError{Reason: "wallet-rpc: " + rpcErr.Message}
+			return &escrow.NoncesSpentError{Reason: "wallet-rpc: " + rpcErr.Message}
 		case err != nil:
 			return err
 		case len(res.TxHashList) == 0:
-			return &PayoutMismatchError{Reason: "the txset is not complete after this signature (not signed by its creator?)"}
+			return &escrow.PayoutMismatchError{Reason: "the txset is not complete after this signature (not signed by its creator?)"}
 		}
 		rec.SignedTxSet, rec.TxHashes = res.TxDataHex, res.TxHashList
 		return nil
@@ -450,11 +450,11 @@ func (a *Activities) SubmitPayout(ctx context.Context, in SubmitPayoutInput) (Su
 		return SubmitPayoutOutput{}, classify(err)
 	}
 	if len(in.TxHashes) == 0 || in.SignedTxSet == "" {
-		return SubmitPayoutOutput{}, classify(&InvalidInputError{Field: "txHashes", Value: strings.Join(in.TxHashes, ",")})
+		return SubmitPayoutOutput{}, classify(&escrow.InvalidInputError{Field: "txHashes", Value: strings.Join(in.TxHashes, ",")})
 	}
 	for _, h := range in.TxHashes {
 		if !isHex64(h) {
-			return SubmitPayoutOutput{}, classify(&InvalidInputError{Field: "txHashes", Value: h})
+			return SubmitPayoutOutput{}, classify(&escrow.InvalidInputError{Field: "txHashes", Value: h})
 		}
 	}
 	known := func() (bool, error) {
@@ -481,7 +481,7 @@ func (a *Activities) SubmitPayout(ctx context.Context, in SubmitPayoutInput) (Su
 			return err
 		})
 		if err == nil && !slices.Equal(hashes, in.TxHashes) {
-			return &PayoutMismatchError{Reason: "submit_multisig relayed other transactions than the signed ones"}
+			return &escrow.PayoutMismatchError{Reason: "submit_multisig relayed other transactions than the signed ones"}
 		}
 		return err
 	})

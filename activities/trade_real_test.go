@@ -14,8 +14,8 @@ import (
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/regtest"
 	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
 func TestMain(m *testing.M) {

@@ -3,11 +3,13 @@ package bench
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -460,4 +462,52 @@ func (sb *seriesBuilder) build(plot string, xdesc, ydesc func(float64) string) (
 		s.Points = append(s.Points, Point{X: x, Y: y, Label: label + ")"})
 	}
 	return s, notes
+}
+
+// PlotFile is one written plot, as `escrowctl bench-plot --json` shows it.
+type PlotFile struct {
+	File   string       `json:"file"`
+	Title  string       `json:"title"`
+	Series []PlotSeries `json:"series"`
+}
+
+// PlotSeries is one series of a PlotFile.
+type PlotSeries struct {
+	Name   string      `json:"name"`
+	Points []PlotPoint `json:"points"`
+}
+
+// PlotPoint is one point of a PlotSeries.
+type PlotPoint struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// FileOf describes plot p written to path.
+func FileOf(path string, p Plot) PlotFile {
+	pf := PlotFile{File: path, Title: p.Title}
+	for _, s := range p.Series {
+		ps := PlotSeries{Name: s.Name}
+		for _, pt := range s.Points {
+			ps.Points = append(ps.Points, PlotPoint{X: pt.X, Y: pt.Y})
+		}
+		pf.Series = append(pf.Series, ps)
+	}
+	return pf
+}
+
+// ReadReport reads one `escrowctl bench --json` report.
+func ReadReport(path string) (Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return Report{}, fmt.Errorf("%s: not an escrowctl bench --json report: %w", path, err)
+	}
+	if len(rep.Modes) == 0 {
+		return Report{}, fmt.Errorf("%s: no modes: not an escrowctl bench --json report", path)
+	}
+	return rep, nil
 }

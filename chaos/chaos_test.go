@@ -17,10 +17,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -345,7 +345,7 @@ func (o outcome) String() string {
 
 // untypedFailure reports a failure without an application error type.
 func (o outcome) untypedFailure() bool {
-	return !o.completed && !o.stuck && (o.failType == "" || o.failType == starter.TypeUnknown)
+	return !o.completed && !o.stuck && (o.failType == "" || o.failType == escrow.TypeUnknown)
 }
 
 // trialResult is one row of the table.
@@ -519,23 +519,23 @@ func (h *harness) state(id string) string {
 }
 
 // statusOf returns escrow id's status.
-func (h *harness) statusOf(id string) (workflows.Status, error) {
+func (h *harness) statusOf(id string) (escrow.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), starter.QueryTimeout+5*time.Second)
 	defer cancel()
 	return h.sc.Status(ctx, id)
 }
 
-func describeState(st workflows.Status) string {
-	if st.State == workflows.StateExchanging {
-		r := workflows.RoundExchange1
+func describeState(st escrow.Status) string {
+	if st.State == escrow.StateExchanging {
+		r := escrow.RoundExchange1
 		for _, rs := range st.Roles {
-			if rs.Round == workflows.RoundExchange2 {
-				r = workflows.RoundExchange2
+			if rs.Round == escrow.RoundExchange2 {
+				r = escrow.RoundExchange2
 			}
 		}
 		return string(r)
 	}
-	if st.State == workflows.StateFailed && st.ReasonType != "" {
+	if st.State == escrow.StateFailed && st.ReasonType != "" {
 		return "FAILED"
 	}
 	return string(st.State)
@@ -571,7 +571,7 @@ func (h *harness) waitAnyState(ids []string, states []string, timeout time.Durat
 		}
 		done := true
 		for _, s := range cur {
-			done = done && (s == string(workflows.StateCompleted) || s == string(workflows.StateFailed))
+			done = done && (s == string(escrow.StateCompleted) || s == string(escrow.StateFailed))
 		}
 		if done || time.Now().After(deadline) {
 			return -1, cur
@@ -587,7 +587,7 @@ func (h *harness) await(t *testing.T, ids []string, walletDir string) []outcome 
 	t.Helper()
 	deadline := time.Now().Add(h.cfg.waitTimeout)
 	outs := make([]outcome, len(ids))
-	results := make([]*workflows.SetupResult, len(ids))
+	results := make([]*escrow.SetupResult, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		wg.Add(1)
@@ -624,7 +624,7 @@ func (h *harness) await(t *testing.T, ids []string, walletDir string) []outcome 
 		case o.stuck:
 			o.lastState = h.state(o.id)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := h.tc.TerminateWorkflow(ctx, workflows.WorkflowID(o.id), "", "chaos: stuck past the deadline")
+			err := h.tc.TerminateWorkflow(ctx, escrow.WorkflowID(o.id), "", "chaos: stuck past the deadline")
 			cancel()
 			if err != nil {
 				t.Logf("chaos: terminate stuck escrow %s: %v", o.id, err)
@@ -636,7 +636,7 @@ func (h *harness) await(t *testing.T, ids []string, walletDir string) []outcome 
 					o.recovered++
 				}
 			}
-			for _, role := range workflows.Roles {
+			for _, role := range escrow.Roles {
 				o.finals = append(o.finals, res.Wallets[role].Wallet)
 			}
 			o.verifyErr = h.verifier.verify(walletDir, res)

@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // ---------------------------------------------------------------------------
@@ -318,7 +318,7 @@ func orphans(dir string, w *workerProc, grace time.Duration) []int {
 
 // verifier opens wallets copied out of the wallet dirs in one fresh
 // monero-wallet-rpc process (one per trial) over a directory of its own. It
-// starts that process itself, not through worker/pool, so the check does
+// starts that process itself, not through pool/, so the check does
 // not depend on the code under test.
 type verifier struct {
 	binary string
@@ -412,7 +412,7 @@ func (v *verifier) stop() {
 // verify copies res's three final wallets out of walletDir and checks that
 // each opens in the verifier's wallet-rpc as a ready 2-of-3 multisig wallet
 // reporting res.MultisigAddress.
-func (v *verifier) verify(walletDir string, res *workflows.SetupResult) error {
+func (v *verifier) verify(walletDir string, res *escrow.SetupResult) error {
 	if res.MultisigAddress == "" {
 		return errors.New("empty multisig address")
 	}
@@ -420,8 +420,8 @@ func (v *verifier) verify(walletDir string, res *workflows.SetupResult) error {
 		return err
 	}
 	v.count++
-	names := map[workflows.Role]string{}
-	for _, role := range workflows.Roles {
+	names := map[escrow.Role]string{}
+	for _, role := range escrow.Roles {
 		w, ok := res.Wallets[role]
 		if !ok {
 			return fmt.Errorf("%s: no wallet in the result", role)
@@ -438,7 +438,7 @@ func (v *verifier) verify(walletDir string, res *workflows.SetupResult) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		pw, err := v.pws.For(res.EscrowID, string(role))
 		if err != nil {
 			return err

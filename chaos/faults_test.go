@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // diskFullSize is the default size of the disk-full trial's tmpfs. Every
@@ -55,7 +54,7 @@ func roundIndex(state string) int {
 		}
 	}
 	switch state {
-	case string(workflows.StateCompleted), string(workflows.StateFailed):
+	case string(escrow.StateCompleted), string(escrow.StateFailed):
 		return len(killRounds)
 	case "CLAIMED":
 		return -1
@@ -164,7 +163,7 @@ func (h *harness) trialWalletRPCKill(t *testing.T, tr *trialResult) {
 	t.Helper()
 	w := h.mainWorker(t)
 	escrows := ids(tr.n, tr.kind, h.cfg.rpcKill)
-	targets := []string{string(workflows.StateCreating), string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateCreating), string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 3*time.Second)()
 	if i, _ := h.waitAnyState(escrows, []string{target}, 3*time.Minute); i < 0 {
@@ -226,7 +225,7 @@ func (h *harness) trialTemporalRestart(t *testing.T, tr *trialResult) {
 	w := h.mainWorker(t)
 	pid := w.pid
 	escrows := ids(tr.n, tr.kind, 2)
-	targets := []string{string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
 	h.waitAnyState(escrows, []string{target}, 3*time.Minute)
@@ -311,13 +310,13 @@ func (h *harness) failedRounds(escrows []string) string {
 			continue
 		}
 		states[i] = describeState(st)
-		if st.State != workflows.StateFailed {
+		if st.State != escrow.StateFailed {
 			continue
 		}
 		if len(st.Roles) == 0 {
 			states[i] = "claim" // failed before any wallet step
 		}
-		for _, role := range workflows.Roles {
+		for _, role := range escrow.Roles {
 			if rs, ok := st.Roles[role]; ok && rs.Step == "failed" {
 				states[i] = fmt.Sprintf("%s(%s)", rs.Round, role)
 				break
@@ -379,7 +378,7 @@ func (h *harness) trialDiskFull(t *testing.T, tr *trialResult) {
 	if failed == 0 {
 		tr.notes = append(tr.notes, "every escrow fitted: no disk-full failure (tmpfs too big for this run)")
 	}
-	tr.expectType(activities.TypeDiskFull)
+	tr.expectType(escrow.TypeDiskFull)
 	h.parkedCheck(tr, r.d.wallets)
 	h.check(tr, r.d.wallets, r.w)
 }
@@ -464,7 +463,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 	}
 	defer r.finish(t, tr)
 	escrows := ids(tr.n, tr.kind, 2)
-	targets := []string{string(workflows.StateMaking), string(workflows.StateExchanging)}
+	targets := []string{string(escrow.StateMaking), string(escrow.StateExchanging)}
 	target := targets[h.rng.IntN(len(targets))]
 	h.startStaggered(t, escrows, 2*time.Second)()
 	h.waitAnyState(escrows, []string{target}, 3*time.Minute)
@@ -485,7 +484,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			tr.problem = fmt.Sprintf("mount -o remount,ro after the kill: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 		} else if w, err := h.tryStartWorker(t, r.d.wallets); err == nil {
 			r.w = w
-			tr.notes = append(tr.notes, "a worker started over the read-only dir")
+			tr.notes = append(tr.notes, "a worker ran over the read-only dir")
 		} else {
 			// The last line of the log the error quotes is the worker's own.
 			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
@@ -497,7 +496,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			if err := retryRemount(r.d.remountRO, 10*time.Second); err != nil {
 				tr.problem = fmt.Sprintf("mount -o remount,ro under the new worker: %v; open files: %v", err, openFilesUnder(r.d.mnt))
 			} else {
-				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker started", time.Since(r.w.startedAt).Seconds()))
+				tr.notes = append(tr.notes, fmt.Sprintf("remounted read-only %.1fs after the new worker came up", time.Since(r.w.startedAt).Seconds()))
 			}
 		}
 		tr.when += " (worker killed; dir read-only under a new worker)"
@@ -511,7 +510,7 @@ func (h *harness) trialReadOnly(t *testing.T, tr *trialResult) {
 			tr.notes = append(tr.notes, o.id+" completed before the dir turned read-only")
 		}
 	}
-	tr.expectType(activities.TypeWalletDirUnwritable)
+	tr.expectType(escrow.TypeWalletDirUnwritable)
 	tr.notes = append(tr.notes, "failed in "+h.failedRounds(escrows))
 	h.parkedCheck(tr, r.d.wallets)
 	h.check(tr, r.d.wallets, r.w)

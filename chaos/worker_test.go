@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/worker"
 )
 
 // workerProc is one escrow-worker process started by the run. It is stopped
@@ -34,7 +36,7 @@ type workerProc struct {
 	startedAt time.Time
 }
 
-// workerStartTimeout bounds the wait for "worker started" (the pool of
+// workerStartTimeout bounds the wait for the worker's /readyz (the pool of
 // wallet-rpc processes must answer first).
 const workerStartTimeout = 2 * time.Minute
 
@@ -44,7 +46,7 @@ const workerStartTimeout = 2 * time.Minute
 const workerStartAttempts = 3
 
 // startWorker starts the worker binary over walletDir with a JSON log and
-// waits until it logs "worker started". A worker that exits during startup
+// waits until its /readyz answers 200. A worker that exits during startup
 // is noted in the current trial and started again; after
 // workerStartAttempts failures the test fails.
 func (h *harness) startWorker(t *testing.T, walletDir string) *workerProc {
@@ -68,7 +70,7 @@ func (h *harness) startWorker(t *testing.T, walletDir string) *workerProc {
 }
 
 // tryStartWorker starts the worker binary over walletDir with a JSON log
-// and waits until it logs "worker started"; it returns an error (with the
+// and waits until its /readyz answers 200; it returns an error (with the
 // log's tail) when the worker exits first or does not start in time.
 func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, error) {
 	t.Helper()
@@ -81,8 +83,9 @@ func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, e
 	cmd := exec.Command(h.workerBin, "--pool-size", strconv.Itoa(h.cfg.poolSize), "--log-format", "json")
 	// The worker's configuration is ours alone: no ESCROWFLOW_* or
 	// TEMPORAL_* setting of the caller's shell leaks in, and no fixed port
-	// (the metrics endpoint's 9464) collides with a demo stack or another
+	// (the metrics endpoint's default 9464) collides with a demo stack or another
 	// test's worker.
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ESCROWFLOW_") && !strings.HasPrefix(kv, "TEMPORAL_") {
@@ -94,7 +97,7 @@ func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, e
 		"ESCROWFLOW_WALLET_DIR="+walletDir,
 		"ESCROWFLOW_WALLET_RPC="+h.walletRPC,
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
-		"ESCROWFLOW_METRICS_ADDRESS=off",
+		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
 	)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The worker dies with the test process.
@@ -110,7 +113,7 @@ func (h *harness) tryStartWorker(t *testing.T, walletDir string) (*workerProc, e
 	}()
 	t.Cleanup(func() { w.stop(t) })
 	deadline := time.Now().Add(workerStartTimeout)
-	for !w.logContains(`"worker started"`) {
+	for !worker.Ready(context.Background(), metricsAddr) {
 		select {
 		case <-w.exited:
 			_ = f.Close()
@@ -168,11 +171,6 @@ func (w *workerProc) stop(t *testing.T) {
 	_ = w.logFile.Close()
 }
 
-func (w *workerProc) logContains(s string) bool {
-	b, _ := os.ReadFile(w.logPath)
-	return strings.Contains(string(b), s)
-}
-
 // logLine is the part of a worker JSON log line the run reads.
 type logLine struct {
 	Msg      string `json:"msg"`
@@ -187,9 +185,9 @@ type logLine struct {
 func escrowProgress(cur string, l logLine) string {
 	switch {
 	case l.Msg == "multisig setup succeeded":
-		return string(workflows.StateCompleted)
+		return string(escrow.StateCompleted)
 	case l.Msg == "multisig setup failed":
-		return string(workflows.StateFailed)
+		return string(escrow.StateFailed)
 	case l.Msg == "lease acquired" && roundIndex(l.Round) > roundIndex(cur):
 		return l.Round
 	case l.Msg == "multisig setup started" && cur == "":

@@ -18,6 +18,7 @@ import (
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/worker"
 )
 
 // The parts of Kubernetes objects the tests read. Unknown fields are
@@ -500,14 +501,13 @@ func TestK8sStatefulSet(t *testing.T) {
 	if !metricsSvc {
 		t.Error("no (non-headless) Service for the metrics port 9464")
 	}
-	for which, p := range map[string]*probe{"liveness": w.LivenessProbe, "readiness": w.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/metrics" || (p.HTTPGet.Port != portName && p.HTTPGet.Port != float64(port)) {
-			t.Errorf("%s probe %+v: want httpGet /metrics on the metrics port", which, p)
-			continue
-		}
-		// A scrape may wait 5 s for Temporal visibility (worker/metrics.go).
-		if p.TimeoutSeconds <= 5 {
-			t.Errorf("%s probe timeoutSeconds %d: want more than 5", which, p.TimeoutSeconds)
+	for _, pr := range []struct {
+		which, path string
+		p           *probe
+	}{{"liveness", worker.LivePath, w.LivenessProbe}, {"readiness", worker.ReadyPath, w.ReadinessProbe}} {
+		p := pr.p
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != pr.path || (p.HTTPGet.Port != portName && p.HTTPGet.Port != float64(port)) {
+			t.Errorf("%s probe %+v: want httpGet %s on the metrics port", pr.which, p, pr.path)
 		}
 	}
 

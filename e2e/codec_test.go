@@ -15,10 +15,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 var dataField = regexp.MustCompile(`"(?:data|encoding|encryption-key-id)":\s*"([A-Za-z0-9+/=]*)"`)
@@ -48,7 +48,7 @@ func TestEncryptedHistory(t *testing.T) {
 
 	// Started with plain JSON (as an operator would), decoded by the worker.
 	out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
-		"--task-queue", workflows.TaskQueue, "--type", workflows.WorkflowName, "--workflow-id", "escrow-enc-1",
+		"--task-queue", escrow.TaskQueue, "--type", escrow.WorkflowName, "--workflow-id", "escrow-enc-1",
 		"--input", `{"escrowId":"enc-1"}`).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	res, err := sc.Wait(ctx, "enc-1")
@@ -75,7 +75,7 @@ func TestEncryptedHistory(t *testing.T) {
 		t.Fatalf("a multisig message in plaintext in history: …%q…", plain[max(0, i-300):min(len(plain), i+60)])
 	}
 	require.False(t, strings.Contains(plain, res.MultisigAddress), "results are encrypted too")
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		require.False(t, strings.Contains(plain, password(t, "enc-1", role)), "a password in history")
 	}
 	require.False(t, strings.Contains(plain, masterSecret))

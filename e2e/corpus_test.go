@@ -26,12 +26,11 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // corpusBadIDs are escrow ids that must never reach a file name.
@@ -89,7 +88,7 @@ func TestCorpusBadInput(t *testing.T) {
 	cases := 0
 	rawRun := 0
 	// created lists every workflow id this test started a workflow for.
-	created := map[string]bool{workflows.WorkflowID(doneID): true}
+	created := map[string]bool{escrow.WorkflowID(doneID): true}
 	// startRaw runs `temporal workflow start` with a fresh workflow id and
 	// returns it with the CLI's exit error and output. An empty input
 	// passes no --input at all.
@@ -97,8 +96,8 @@ func TestCorpusBadInput(t *testing.T) {
 		t.Helper()
 		rawRun++
 		wfID = fmt.Sprintf("corpus-raw-%02d", rawRun)
-		args := []string{"workflow", "start", "--address", tp.HostPort, "--task-queue", workflows.TaskQueue,
-			"--type", workflows.WorkflowName, "--workflow-id", wfID}
+		args := []string{"workflow", "start", "--address", tp.HostPort, "--task-queue", escrow.TaskQueue,
+			"--type", escrow.WorkflowName, "--workflow-id", wfID}
 		if input != "" {
 			args = append(args, "--input", input)
 		}
@@ -146,14 +145,14 @@ func TestCorpusBadInput(t *testing.T) {
 	t.Run("bad escrow ids", func(t *testing.T) {
 		for _, tt := range corpusBadIDs {
 			t.Run(tt.name, func(t *testing.T) {
-				require.Error(t, workflows.ValidateEscrowID(tt.id), "the corpus holds bad ids only")
+				require.Error(t, escrow.ValidateEscrowID(tt.id), "the corpus holds bad ids only")
 
 				// (a) The starter refuses it before it reaches Temporal.
 				_, err := sc.Start(ctx, tt.id)
-				var bad *workflows.InvalidEscrowIDError
+				var bad *escrow.InvalidEscrowIDError
 				require.ErrorAs(t, err, &bad)
 				require.Equal(t, tt.id, bad.ID)
-				requireNoWorkflow(t, workflows.WorkflowID(tt.id))
+				requireNoWorkflow(t, escrow.WorkflowID(tt.id))
 				cases++
 
 				// (b) escrowctl says so and exits 1. An argv cannot hold
@@ -170,7 +169,7 @@ func TestCorpusBadInput(t *testing.T) {
 					out, code := runCorpusCmd(t, workDir, escrowctl, append(args, tt.id)...)
 					require.Equal(t, 1, code, "%s", out)
 					require.Contains(t, out, "invalid escrow id "+strconv.Quote(tt.id), "the error names the problem")
-					requireNoWorkflow(t, workflows.WorkflowID(tt.id))
+					requireNoWorkflow(t, escrow.WorkflowID(tt.id))
 					cases++
 				}
 
@@ -181,7 +180,7 @@ func TestCorpusBadInput(t *testing.T) {
 				wfID, out, err := startRaw(t, string(input))
 				require.NoError(t, err, "%s", out)
 				created[wfID] = true
-				appErr := requireFailedFast(t, wfID, activities.TypeInvalidInput)
+				appErr := requireFailedFast(t, wfID, escrow.TypeInvalidInput)
 				require.Contains(t, appErr.Error(), "invalid escrow id "+strconv.Quote(tt.id))
 				cases++
 			})
@@ -216,21 +215,21 @@ func TestCorpusBadInput(t *testing.T) {
 		}{
 			{"truncated JSON", `{"escrowId":`, "", "not valid JSON"},
 			{"not JSON", `escrowId=x`, "", "not valid JSON"},
-			{"array", `[]`, activities.TypeInvalidInput, `invalid workflow input: got a JSON array, want {"escrowId":"…"}`},
-			{"string", `"str"`, activities.TypeInvalidInput, "got a JSON string"},
-			{"number id", `{"escrowId":5}`, activities.TypeInvalidInput, "escrowId is a JSON number, want a string"},
-			{"object id", `{"escrowId":{"path":"../"}}`, activities.TypeInvalidInput, "escrowId is a JSON object"},
-			{"null", `null`, activities.TypeInvalidInput, `invalid escrow id ""`},
-			{"empty object", `{}`, activities.TypeInvalidInput, `invalid escrow id ""`},
-			{"no input", ``, activities.TypeInvalidInput, `invalid escrow id ""`},
-			{"NUL escape", `{"escrowId":"a\u0000b"}`, activities.TypeInvalidInput, `invalid escrow id "a\x00b"`},
-			{"lone surrogate", `{"escrowId":"\ud800"}`, activities.TypeInvalidInput, "invalid escrow id " + strconv.Quote("\uFFFD")},
-			{"duplicate key, the last wins", `{"escrowId":"corpus-ok-1","escrowId":"../x"}`, activities.TypeInvalidInput, `invalid escrow id "../x"`},
-			{"case-folded key", `{"ESCROWID":"../x"}`, activities.TypeInvalidInput, `invalid escrow id "../x"`},
+			{"array", `[]`, escrow.TypeInvalidInput, `invalid workflow input: got a JSON array, want {"escrowId":"…"}`},
+			{"string", `"str"`, escrow.TypeInvalidInput, "got a JSON string"},
+			{"number id", `{"escrowId":5}`, escrow.TypeInvalidInput, "escrowId is a JSON number, want a string"},
+			{"object id", `{"escrowId":{"path":"../"}}`, escrow.TypeInvalidInput, "escrowId is a JSON object"},
+			{"null", `null`, escrow.TypeInvalidInput, `invalid escrow id ""`},
+			{"empty object", `{}`, escrow.TypeInvalidInput, `invalid escrow id ""`},
+			{"no input", ``, escrow.TypeInvalidInput, `invalid escrow id ""`},
+			{"NUL escape", `{"escrowId":"a\u0000b"}`, escrow.TypeInvalidInput, `invalid escrow id "a\x00b"`},
+			{"lone surrogate", `{"escrowId":"\ud800"}`, escrow.TypeInvalidInput, "invalid escrow id " + strconv.Quote("\uFFFD")},
+			{"duplicate key, the last wins", `{"escrowId":"corpus-ok-1","escrowId":"../x"}`, escrow.TypeInvalidInput, `invalid escrow id "../x"`},
+			{"case-folded key", `{"ESCROWID":"../x"}`, escrow.TypeInvalidInput, `invalid escrow id "../x"`},
 			// Unknown fields are ignored: on a claimed id the run fails
 			// DuplicateEscrow (an unclaimed one would run a full escrow).
-			{"extra fields on a claimed id", `{"escrowId":"` + doneID + `","evil":"../","x":1}`, activities.TypeDuplicateEscrow, "already exists"},
-			{"claimed id", `{"escrowId":"` + doneID + `"}`, activities.TypeDuplicateEscrow, "already exists"},
+			{"extra fields on a claimed id", `{"escrowId":"` + doneID + `","evil":"../","x":1}`, escrow.TypeDuplicateEscrow, "already exists"},
+			{"claimed id", `{"escrowId":"` + doneID + `"}`, escrow.TypeDuplicateEscrow, "already exists"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -260,8 +259,8 @@ func TestCorpusBadInput(t *testing.T) {
 			Data:     []byte(`{"escrowId":`),
 		}
 		const wfID = "corpus-sdk-1"
-		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: workflows.TaskQueue},
-			workflows.WorkflowName, converter.NewRawValue(payload))
+		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: escrow.TaskQueue},
+			escrow.WorkflowName, converter.NewRawValue(payload))
 		require.NoError(t, err)
 		created[wfID] = true
 		appErr := requireFailedFast(t, wfID, "")

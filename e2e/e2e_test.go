@@ -18,15 +18,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
-var runningStates = map[workflows.State]bool{
-	workflows.StateCreating: true, workflows.StatePreparing: true, workflows.StateMaking: true,
-	workflows.StateExchanging: true, workflows.StateVerifying: true,
+var runningStates = map[escrow.State]bool{
+	escrow.StateCreating: true, escrow.StatePreparing: true, escrow.StateMaking: true,
+	escrow.StateExchanging: true, escrow.StateVerifying: true,
 }
 
 // TestEscrowSetup runs escrows end to end on the real Temporal dev server
@@ -40,7 +39,7 @@ func TestEscrowSetup(t *testing.T) {
 	ctx := context.Background()
 
 	ids := []string{"par-1", "par-2", "par-3"}
-	results := map[string]*workflows.SetupResult{}
+	results := map[string]*escrow.SetupResult{}
 
 	t.Run("three escrows in parallel", func(t *testing.T) {
 		for _, id := range ids {
@@ -51,8 +50,8 @@ func TestEscrowSetup(t *testing.T) {
 		st, err := sc.Status(ctx, ids[0])
 		require.NoError(t, err)
 		require.Equal(t, ids[0], st.EscrowID)
-		require.True(t, runningStates[st.State] || st.State == workflows.StateCompleted, "state %q", st.State)
-		mid := waitState(t, sc, ids[1], workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+		require.True(t, runningStates[st.State] || st.State == escrow.StateCompleted, "state %q", st.State)
+		mid := waitState(t, sc, ids[1], escrow.StatePreparing, escrow.StateMaking, escrow.StateExchanging)
 		require.Len(t, mid.Roles, 3, "every role reports its round")
 
 		var mu sync.Mutex
@@ -100,11 +99,11 @@ func TestEscrowSetup(t *testing.T) {
 			}
 			st, err := sc.Status(ctx, id)
 			require.NoError(t, err)
-			require.Equal(t, workflows.StateCompleted, st.State)
+			require.Equal(t, escrow.StateCompleted, st.State)
 
 			// Only the final snapshots (with manifests) and the claim remain.
 			var want []string
-			for _, role := range workflows.Roles {
+			for _, role := range escrow.Roles {
 				w := res.Wallets[role].Wallet
 				want = append(want, w, w+".keys", w+".address.txt", w+".sha256")
 			}
@@ -131,7 +130,7 @@ func TestEscrowSetup(t *testing.T) {
 
 	t.Run("listed by EscrowState", func(t *testing.T) {
 		testenv.WaitFor(t, 30*time.Second, "visibility lists the completed escrows", func() bool {
-			list, err := sc.List(ctx, workflows.StateCompleted, 100)
+			list, err := sc.List(ctx, escrow.StateCompleted, 100)
 			if err != nil {
 				return false
 			}
@@ -168,13 +167,13 @@ func TestEscrowSetup(t *testing.T) {
 	t.Run("second raw CLI run of a used id fails DuplicateEscrow and hides nothing", func(t *testing.T) {
 		before := walletFiles(t, walletDir, ids[0])
 		out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "start", "--address", tp.HostPort,
-			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", workflows.WorkflowID(ids[0]),
+			"--task-queue", "escrow-setup", "--type", "EscrowSetup", "--workflow-id", escrow.WorkflowID(ids[0]),
 			"--input", fmt.Sprintf(`{"escrowId":%q}`, ids[0])).CombinedOutput()
 		require.NoError(t, err, "the raw CLI allows a new run of a closed id: %s", out)
-		err = tc.GetWorkflow(ctx, workflows.WorkflowID(ids[0]), "").Get(ctx, nil)
+		err = tc.GetWorkflow(ctx, escrow.WorkflowID(ids[0]), "").Get(ctx, nil)
 		var appErr *temporal.ApplicationError
 		require.ErrorAs(t, err, &appErr, "the new run fails")
-		require.Equal(t, activities.TypeDuplicateEscrow, appErr.Type())
+		require.Equal(t, escrow.TypeDuplicateEscrow, appErr.Type())
 		// The starter still reports the escrow's own, first run.
 		res, err := sc.Wait(ctx, ids[0])
 		require.NoError(t, err)
@@ -184,7 +183,7 @@ func TestEscrowSetup(t *testing.T) {
 		require.Equal(t, results[ids[0]].MultisigAddress, res.MultisigAddress)
 		st, err := sc.Status(ctx, ids[0])
 		require.NoError(t, err)
-		require.Equal(t, workflows.StateCompleted, st.State)
+		require.Equal(t, escrow.StateCompleted, st.State)
 		// The first escrow's files are untouched and its wallets still work.
 		require.Equal(t, before, walletFiles(t, walletDir, ids[0]))
 		verifyWallets(t, walletDir, results[ids[0]])
@@ -193,7 +192,7 @@ func TestEscrowSetup(t *testing.T) {
 	t.Run("invalid escrow ids are refused before anything starts", func(t *testing.T) {
 		for _, id := range []string{"", "../x", "a/b", "a.b", "a b", strings.Repeat("x", 65), "ñ"} {
 			_, err := sc.Start(ctx, id)
-			var bad *workflows.InvalidEscrowIDError
+			var bad *escrow.InvalidEscrowIDError
 			require.ErrorAs(t, err, &bad, "%q", id)
 		}
 		// A raw start with a bad id fails the workflow with InvalidInput.
@@ -204,7 +203,7 @@ func TestEscrowSetup(t *testing.T) {
 		err = tc.GetWorkflow(ctx, "escrow-bad", "").Get(ctx, nil)
 		var appErr *temporal.ApplicationError
 		require.ErrorAs(t, err, &appErr)
-		require.Equal(t, activities.TypeInvalidInput, appErr.Type())
+		require.Equal(t, escrow.TypeInvalidInput, appErr.Type())
 	})
 
 	t.Run("cancel parks the wallets", func(t *testing.T) {
@@ -214,17 +213,17 @@ func TestEscrowSetup(t *testing.T) {
 		testenv.WaitFor(t, 3*time.Minute, "a PREPARING lease of cancel-1", func() bool {
 			return logs.Filter(func(e observer.LoggedEntry) bool {
 				f := e.ContextMap()
-				return e.Message == "lease acquired" && f["escrow_id"] == "cancel-1" && f["round"] == string(workflows.RoundPrepare)
+				return e.Message == "lease acquired" && f["escrow_id"] == "cancel-1" && f["round"] == string(escrow.RoundPrepare)
 			}).Len() > 0
 		})
-		require.NoError(t, tc.CancelWorkflow(ctx, workflows.WorkflowID("cancel-1"), ""))
+		require.NoError(t, tc.CancelWorkflow(ctx, escrow.WorkflowID("cancel-1"), ""))
 		_, err = sc.Wait(ctx, "cancel-1")
 		var failed *starter.EscrowFailedError
 		require.ErrorAs(t, err, &failed)
-		require.Equal(t, starter.TypeCancelled, failed.Type)
+		require.Equal(t, escrow.TypeCancelled, failed.Type)
 		st, err := sc.Status(ctx, "cancel-1")
 		require.NoError(t, err)
-		require.Equal(t, workflows.StateFailed, st.State)
+		require.Equal(t, escrow.StateFailed, st.State)
 		_, err = os.Stat(filepath.Join(walletDir, "cancel-1.parked.json"))
 		require.NoError(t, err, "a cancelled escrow's wallets are parked")
 		require.NotEmpty(t, walletFiles(t, walletDir, "cancel-1"), "and never deleted")
@@ -249,7 +248,7 @@ func TestEscrowSetup(t *testing.T) {
 		}
 		text := all.String()
 		for _, id := range append(ids, "raw-1") {
-			for _, role := range workflows.Roles {
+			for _, role := range escrow.Roles {
 				require.NotContains(t, text, password(t, id, role), "a wallet password leaked into the logs")
 			}
 		}
@@ -274,7 +273,7 @@ func TestWorkerKilledDuringMaking(t *testing.T) {
 	w1 := start(1)
 	_, err := sc.Start(ctx, "kill-1")
 	require.NoError(t, err)
-	waitLeased(t, w1.logPath, "kill-1", workflows.RoundMake)
+	waitLeased(t, w1.logPath, "kill-1", escrow.RoundMake)
 	children := jsonLogPIDs(t, w1.logPath)
 	require.Len(t, children, 3)
 	w1.kill(t)

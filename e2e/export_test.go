@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // TestInstrumentationExport runs one escrow on a real Temporal dev server
@@ -55,7 +55,7 @@ func TestInstrumentationExport(t *testing.T) {
 
 	assert.Equal(t, instrument.Schema, e.Schema)
 	assert.Equal(t, id, e.EscrowID)
-	assert.Equal(t, workflows.WorkflowID(id), e.WorkflowID)
+	assert.Equal(t, escrow.WorkflowID(id), e.WorkflowID)
 	assert.Equal(t, run.RunID, e.RunID)
 	assert.Equal(t, instrument.StateCompleted, e.State)
 	assert.Empty(t, e.ReasonType)
@@ -95,7 +95,7 @@ func TestInstrumentationExport(t *testing.T) {
 	// No multisig message, address or wallet name in the file.
 	assertNoMultisigStrings(t, auto)
 	assert.NotContains(t, string(auto), res.MultisigAddress)
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		assert.NotContains(t, string(auto), res.Wallets[role].Wallet)
 	}
 	assert.Equal(t, 1, logs.FilterMessage("instrumentation exported").Len())

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,12 +24,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -39,7 +38,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // wallet passwords from it to open the final wallets themselves.
 const masterSecret = "e2e-master-secret-0123456789abcdef0123456789abcdef"
 
-func password(t *testing.T, escrowID string, role workflows.Role) string {
+func password(t *testing.T, escrowID string, role escrow.Role) string {
 	t.Helper()
 	p, err := activities.NewPasswords([]byte(masterSecret))
 	require.NoError(t, err)
@@ -57,9 +56,9 @@ func inProcessWorker(t *testing.T, hostPort, walletDir string, poolSize int, twe
 	return logs
 }
 
-// runWorker runs worker.Run in this process, logging to core, and waits
-// until it logs "worker started"; the worker stops when the test ends (its
-// error fails the test). Metrics are off unless tweak turns them on.
+// runWorker runs worker.Run in this process, logging to core, with its
+// metrics listener on a free port, and waits until its /readyz answers 200;
+// the worker stops when the test ends (its error fails the test).
 func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapcore.Core, tweak ...func(*worker.Config)) {
 	t.Helper()
 	cfg := worker.DefaultConfig()
@@ -68,18 +67,11 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 	cfg.PoolSize = poolSize
 	cfg.WalletRPCBinary = testenv.RequireBinary(t, "monero-wallet-rpc")
 	cfg.MasterSecret = []byte(masterSecret)
-	cfg.MetricsAddress = "off"
+	cfg.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	started := make(chan struct{})
-	var once sync.Once
-	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		if e.Message == "worker started" {
-			once.Do(func() { close(started) })
-		}
-		return nil
-	}))
+	log := zap.New(core)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(ctx, cfg, log) }()
@@ -92,23 +84,25 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 			t.Error("worker did not stop within 60 s")
 		}
 	})
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("worker stopped: %v", err)
-	case <-time.After(90 * time.Second):
-		t.Fatal("timed out after 90 s waiting for the worker to start")
-	}
+	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the clean-up
+			t.Fatalf("worker stopped: %v", err)
+		default:
+		}
+		return worker.Ready(ctx, cfg.MetricsAddress)
+	})
 }
 
 // verifyWallets copies the three final wallets of res out of walletDir,
 // opens each independently in a fresh wallet-rpc, and checks that each is
 // a ready 2-of-3 multisig wallet reporting res.MultisigAddress.
-func verifyWallets(t *testing.T, walletDir string, res *workflows.SetupResult) {
+func verifyWallets(t *testing.T, walletDir string, res *escrow.SetupResult) {
 	t.Helper()
 	require.NotEmpty(t, res.MultisigAddress)
 	dir := t.TempDir()
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		w := res.Wallets[role]
 		require.Equal(t, res.MultisigAddress, w.Address, "%s address in the result", role)
 		for _, suffix := range []string{"", ".keys", ".address.txt"} {
@@ -125,7 +119,7 @@ func verifyWallets(t *testing.T, walletDir string, res *workflows.SetupResult) {
 	l, err := p.Acquire(ctx, "verify")
 	require.NoError(t, err)
 	defer l.Release("")
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		require.NoError(t, l.Client.OpenWallet(ctx, string(role), password(t, res.EscrowID, role)), "%s", role)
 		st, err := l.Client.IsMultisig(ctx)
 		require.NoError(t, err)
@@ -150,9 +144,9 @@ func copyFile(t *testing.T, src, dst string) {
 }
 
 // waitState polls the status query until the escrow reaches one of states.
-func waitState(t *testing.T, sc *starter.Client, escrowID string, states ...workflows.State) workflows.Status {
+func waitState(t *testing.T, sc *starter.Client, escrowID string, states ...escrow.State) escrow.Status {
 	t.Helper()
-	var st workflows.Status
+	var st escrow.Status
 	testenv.WaitFor(t, 3*time.Minute, fmt.Sprintf("%s in %v", escrowID, states), func() bool {
 		var err error
 		st, err = sc.Status(context.Background(), escrowID)
@@ -188,7 +182,7 @@ func walletFiles(t *testing.T, walletDir, escrowID string) []string {
 // querying Temporal: a query is answered by the worker's workflow task and can
 // take seconds while the wallet-rpc processes hold both cores, longer than a
 // round lasts.
-func waitLeased(t *testing.T, path, escrowID string, round workflows.Round) {
+func waitLeased(t *testing.T, path, escrowID string, round escrow.Round) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	var offset int64
@@ -261,12 +255,13 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--log-format", "json")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd.Env = append(append(os.Environ(),
 		"TEMPORAL_ADDRESS="+hostPort,
 		"ESCROWFLOW_WALLET_DIR="+walletDir,
 		"ESCROWFLOW_WALLET_RPC="+testenv.RequireBinary(t, "monero-wallet-rpc"),
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
-		"ESCROWFLOW_METRICS_ADDRESS=off",
+		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
 	), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -278,9 +273,8 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 		}
 		_ = f.Close()
 	})
-	testenv.WaitFor(t, 90*time.Second, "worker started", func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b), `"worker started"`)
+	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
+		return worker.Ready(context.Background(), metricsAddr)
 	})
 	return &workerProcess{cmd: cmd, logPath: logPath}
 }

@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // TestMetrics runs one escrow on an in-process worker whose metrics
@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 
 	_, err := sc.Start(ctx, "metrics-1")
 	require.NoError(t, err)
-	waitState(t, sc, "metrics-1", workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging)
+	waitState(t, sc, "metrics-1", escrow.StatePreparing, escrow.StateMaking, escrow.StateExchanging)
 	mid := scrapeMetrics(t, url)
 	running := 0.0
 	for _, m := range mid["escrowflow_escrows"].GetMetric() {
@@ -64,9 +64,9 @@ func TestMetrics(t *testing.T) {
 
 	// The Temporal SDK's metrics, as the OpenTelemetry exporter names them.
 	require.GreaterOrEqual(t, value("temporal_activity_execution_latency_seconds",
-		map[string]string{"activity_type": "MakeMultisig", "task_queue": workflows.HostTaskQueue("metrics")}).GetHistogram().GetSampleCount(), uint64(3))
+		map[string]string{"activity_type": "MakeMultisig", "task_queue": escrow.HostTaskQueue("metrics")}).GetHistogram().GetSampleCount(), uint64(3))
 	require.Equal(t, 1.0, value("temporal_workflow_completed_total",
-		map[string]string{"workflow_type": workflows.WorkflowName}).GetCounter().GetValue())
+		map[string]string{"workflow_type": escrow.WorkflowName}).GetCounter().GetValue())
 }
 
 // metricsWorker runs worker.Run in this process with its metrics endpoint
@@ -85,7 +85,6 @@ func metricsWorker(t *testing.T, hostPort, walletDir string, poolSize int) strin
 		}
 	})
 	runWorker(t, hostPort, walletDir, poolSize, core, func(c *worker.Config) {
-		c.MetricsAddress = "127.0.0.1:0"
 		c.WorkerID = "metrics"
 	})
 	listening := logs.FilterMessage("metrics listening").All()

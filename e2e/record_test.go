@@ -26,7 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/workflows"
@@ -90,7 +90,7 @@ func TestRecordHistories(t *testing.T) {
 		if try > 1 {
 			id = fmt.Sprintf("hist-retry-%d", try)
 		}
-		hooks.armKill(id, workflows.Vendor, workflows.RoundMake)
+		hooks.armKill(id, escrow.Vendor, escrow.RoundMake)
 		run, err := sc.Start(ctx, id)
 		require.NoError(t, err)
 		res, err := sc.Wait(ctx, id)
@@ -99,7 +99,7 @@ func TestRecordHistories(t *testing.T) {
 		verifyWallets(t, walletDir, res)
 		attempts := int32(0)
 		for _, r := range res.Rounds {
-			if r.Round == workflows.RoundMake && r.Role == workflows.Vendor {
+			if r.Round == escrow.RoundMake && r.Role == escrow.Vendor {
 				attempts = r.Attempts
 			}
 		}
@@ -116,21 +116,21 @@ func TestRecordHistories(t *testing.T) {
 	// (c) A failed escrow: a second run of a used id, started the way the
 	// raw `temporal workflow start` does (a closed id may run again).
 	dup, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    workflows.WorkflowID("hist-happy"),
-		TaskQueue:             workflows.TaskQueue,
+		ID:                    escrow.WorkflowID("hist-happy"),
+		TaskQueue:             escrow.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.WorkflowName, workflows.SetupInput{EscrowID: "hist-happy"})
+	}, escrow.WorkflowName, escrow.SetupInput{EscrowID: "hist-happy"})
 	require.NoError(t, err)
 	require.NotEqual(t, happy.RunID, dup.GetRunID())
 	err = dup.Get(ctx, nil)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, activities.TypeDuplicateEscrow, appErr.Type())
+	require.Equal(t, escrow.TypeDuplicateEscrow, appErr.Type())
 	rec.save("failed_duplicate", "hist-happy", dup.GetID(), dup.GetRunID())
 
 	// (d) A cancelled escrow: the hook holds the first MAKING step at its
 	// "lease acquired" log until the cancellation has been requested.
-	reached, resume := hooks.armPause("hist-cancel", workflows.RoundMake)
+	reached, resume := hooks.armPause("hist-cancel", escrow.RoundMake)
 	cancelled, err := sc.Start(ctx, "hist-cancel")
 	require.NoError(t, err)
 	select {
@@ -144,7 +144,7 @@ func TestRecordHistories(t *testing.T) {
 	_, err = sc.Wait(ctx, "hist-cancel")
 	var failed *starter.EscrowFailedError
 	require.ErrorAs(t, err, &failed)
-	require.Equal(t, starter.TypeCancelled, failed.Type)
+	require.Equal(t, escrow.TypeCancelled, failed.Type)
 	rec.save("cancelled", "hist-cancel", cancelled.WorkflowID, cancelled.RunID)
 }
 
@@ -196,7 +196,7 @@ func (r *recorder) save(name, escrowID, workflowID, runID string) {
 	raw, err := proto.Marshal(hist) // payload bytes appear as they are
 	require.NoError(t, err)
 	require.NotContains(t, string(raw), masterSecret)
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		require.NotContains(t, string(raw), password(t, escrowID, role), "%s: a wallet password is in the history", name)
 	}
 
@@ -217,7 +217,7 @@ func (r *recorder) save(name, escrowID, workflowID, runID string) {
 	require.True(t, proto.Equal(hist, back), "%s: the file reads back to the recorded history", name)
 
 	replayer := sdkworker.NewWorkflowReplayer()
-	replayer.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, path), "%s: replay", name)
 	t.Logf("wrote %s: %d events, %d bytes, ends %s", path, len(hist.Events), len(b), last)
 }
@@ -315,7 +315,7 @@ func newRecordHooks(t *testing.T) *recordHooks {
 
 // armKill makes the first attempt of role's step of round in escrowID kill
 // its leased wallet-rpc process (SIGKILL, by pid) before any call.
-func (h *recordHooks) armKill(escrowID string, role workflows.Role, round workflows.Round) {
+func (h *recordHooks) armKill(escrowID string, role escrow.Role, round escrow.Round) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.killEscrow, h.killRole, h.killRound, h.killed = escrowID, string(role), string(round), 0
@@ -332,7 +332,7 @@ func (h *recordHooks) disarmKill() int64 {
 // armPause makes the first step of round in escrowID that leases a
 // process close reached and wait (at most a minute) until resume is
 // closed.
-func (h *recordHooks) armPause(escrowID string, round workflows.Round) (reached chan struct{}, resume chan struct{}) {
+func (h *recordHooks) armPause(escrowID string, round escrow.Round) (reached chan struct{}, resume chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pauseEscrow, h.pauseRound = escrowID, string(round)

@@ -14,10 +14,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // TestTwoWorkers runs two worker processes, each with its own wallet dir,
@@ -74,9 +73,9 @@ func TestTwoWorkers(t *testing.T) {
 	batch := []string{"lost-1", "lost-2", "lost-3", "lost-4"}
 	for _, id := range batch {
 		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: workflows.WorkflowID(id), TaskQueue: workflows.TaskQueue,
+			ID: escrow.WorkflowID(id), TaskQueue: escrow.TaskQueue,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		}, workflows.WorkflowName, workflows.SetupInput{EscrowID: id, WorkerLostAfter: 15 * time.Second})
+		}, escrow.WorkflowName, escrow.SetupInput{EscrowID: id, WorkerLostAfter: 15 * time.Second})
 		require.NoError(t, err)
 	}
 	testenv.WaitFor(t, 2*time.Minute, "the batch claimed", func() bool {
@@ -95,7 +94,7 @@ func TestTwoWorkers(t *testing.T) {
 	// PREPARING follows the CREATING commit.
 	for _, id := range batch {
 		if held[id] == 1 {
-			waitLeased(t, workers[1].logPath, id, workflows.RoundPrepare)
+			waitLeased(t, workers[1].logPath, id, escrow.RoundPrepare)
 		}
 	}
 	workers[1].kill(t)
@@ -112,14 +111,14 @@ func TestTwoWorkers(t *testing.T) {
 		lost++
 		var failed *starter.EscrowFailedError
 		require.True(t, errors.As(r.err, &failed), "%s: %v", id, r.err)
-		require.Equal(t, activities.TypeWorkerLost, failed.Type, "%s", id)
+		require.Equal(t, escrow.TypeWorkerLost, failed.Type, "%s", id)
 		require.NotEmpty(t, walletFiles(t, dirs[1], id), "the lost worker's files stay where they were")
 	}
 	require.Equal(t, 2, lost, "worker 1 held two of the four")
 }
 
 type outcome struct {
-	res *workflows.SetupResult
+	res *escrow.SetupResult
 	err error
 }
 

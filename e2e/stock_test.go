@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // stockKeys lists the stock wallets (NAME.keys of names "stock-…") in dir.
@@ -68,7 +68,7 @@ func TestWarmStock(t *testing.T) {
 	require.Equal(t, 3, rpcCalls(logs, "warm-1", "change_wallet_password"), "every role took a stock wallet")
 	require.Zero(t, rpcCalls(logs, "warm-1", "create_wallet"))
 	var want []string
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		w := res.Wallets[role].Wallet
 		want = append(want, w, w+".keys", w+".address.txt", w+".sha256")
 	}

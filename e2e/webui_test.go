@@ -18,10 +18,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 const (
@@ -56,14 +56,14 @@ func TestWebUI(t *testing.T) {
 	defer cancel()
 
 	const id = "webui-1"
-	wfID := workflows.WorkflowID(id)
+	wfID := escrow.WorkflowID(id)
 	run, err := sc.Start(ctx, id)
 	require.NoError(t, err)
 	res, err := sc.Wait(ctx, id)
 	require.NoError(t, err)
 	require.NotEmpty(t, res.MultisigAddress)
 	testenv.WaitFor(t, 30*time.Second, "visibility lists the escrow as COMPLETED", func() bool {
-		list, err := sc.List(ctx, workflows.StateCompleted, 100)
+		list, err := sc.List(ctx, escrow.StateCompleted, 100)
 		if err != nil {
 			return false
 		}
@@ -77,7 +77,7 @@ func TestWebUI(t *testing.T) {
 
 	shots := filepath.Join(testenv.RepoRoot(t), "screenshots")
 	require.NoError(t, os.MkdirAll(shots, 0o755))
-	query := fmt.Sprintf("%s=%q", workflows.EscrowStateKey.GetName(), workflows.StateCompleted)
+	query := fmt.Sprintf("%s=%q", escrow.EscrowStateKey.GetName(), escrow.StateCompleted)
 	listURL := fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", ui, tp.Namespace, url.QueryEscape(query))
 	wfURL := fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s", ui, tp.Namespace, url.PathEscape(wfID), url.PathEscape(run.RunID))
 	// The status badge's text is exactly "Completed" (event names such as

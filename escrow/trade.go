@@ -149,33 +149,6 @@ type TradeStatus struct {
 	ReasonType string `json:"reasonType,omitempty"`
 }
 
-// Failure types of the trade (ApplicationError.Type of a failed trade or of
-// its activities). See escrow/errors.go for the setup's.
-const (
-	// TypeNoDaemon: the worker runs without --daemon-address, so it cannot
-	// see or move funds; the trade fails at start, nothing created.
-	TypeNoDaemon = "NoDaemon"
-	// TypeUnsafeWalletRpc: the worker's monero-wallet-rpc is older than
-	// v0.18.5.1 (it does not persist the erasure of used multisig nonces)
-	// and the daemon is on mainnet: nothing is signed.
-	TypeUnsafeWalletRpc = "UnsafeWalletRpc"
-	// TypePayoutMismatch: a co-signer's describe_transfer of the unsigned
-	// payout does not match the decision (another address, another amount,
-	// a lock time, change elsewhere, a fee out of bounds): nothing signed.
-	TypePayoutMismatch = "PayoutMismatch"
-	// TypeSecondPayout: the escrow already has a signed payout and a
-	// different transaction was presented for signing: refused.
-	TypeSecondPayout = "SecondPayout"
-	// TypeNoncesSpent: a payout creation's outcome is unknown (the attempt
-	// died after transfer); the signers must export and import fresh
-	// multisig info before another transaction is created. The trade
-	// workflow handles it by redoing the exchange; it never reaches users.
-	TypeNoncesSpent = "NoncesSpent"
-	// TypeDepositExpired: no sufficient deposit arrived within the trade's
-	// deposit timeout (the trade ends EXPIRED, what arrived is refunded).
-	TypeDepositExpired = "DepositExpired"
-)
-
 // PayoutPlan is a decided payout, computed by the trade workflow from the
 // decision, the terms and the deposit (see PlanPayout), created by one
 // signer's wallet and checked with describe_transfer by the other before it

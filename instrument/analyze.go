@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // DefaultLeaseThresholdMs is the lease wait above which Flags reports a
@@ -258,7 +260,7 @@ func lines(w io.Writer, text string) error {
 }
 
 func stateText(e Escrow) string {
-	if e.ReasonType != "" && !(e.State == StateCancelled && e.ReasonType == "Cancelled") {
+	if e.ReasonType != "" && !(e.State == StateCancelled && e.ReasonType == escrow.TypeCancelled) {
 		return e.State + " (" + e.ReasonType + ")"
 	}
 	return e.State

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
@@ -18,12 +18,7 @@ import (
 )
 
 // WorkflowType is the workflow type Build accepts.
-const WorkflowType = "EscrowSetup"
-
-// workflowIDPrefix prefixes the escrow id in the workflow id.
-const workflowIDPrefix = "escrow-"
-
-var escrowIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+const WorkflowType = escrow.WorkflowName
 
 // The only fields Build decodes. Decoding into these types (and never into
 // activities.StepInput or StepOutput) keeps the multisig messages, wallet
@@ -77,14 +72,14 @@ func Build(events []*historypb.HistoryEvent, dc converter.DataConverter) (Escrow
 	e.WorkflowID = first.GetWorkflowId()
 	e.RunID = first.GetOriginalExecutionRunId()
 	var in workflowInput
-	if err := fromPayloads(dc, first.GetInput(), &in); err == nil && escrowIDPattern.MatchString(in.EscrowID) {
+	if err := fromPayloads(dc, first.GetInput(), &in); err == nil && escrow.ValidateEscrowID(in.EscrowID) == nil {
 		e.EscrowID = in.EscrowID
 	}
-	if e.EscrowID == "" && strings.HasPrefix(e.WorkflowID, workflowIDPrefix) {
-		e.EscrowID = strings.TrimPrefix(e.WorkflowID, workflowIDPrefix)
+	if e.EscrowID == "" && strings.HasPrefix(e.WorkflowID, escrow.WorkflowIDPrefix) {
+		e.EscrowID = strings.TrimPrefix(e.WorkflowID, escrow.WorkflowIDPrefix)
 	}
 	if e.WorkflowID == "" && e.EscrowID != "" {
-		e.WorkflowID = workflowIDPrefix + e.EscrowID
+		e.WorkflowID = escrow.WorkflowIDPrefix + e.EscrowID
 	}
 
 	for _, ev := range events {
@@ -154,11 +149,11 @@ func Build(events []*historypb.HistoryEvent, dc converter.DataConverter) (Escrow
 			e.State, e.Closed = StateFailed, at
 			e.ReasonType = workflowFailureType(ev.GetWorkflowExecutionFailedEventAttributes().GetFailure())
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-			e.State, e.Closed, e.ReasonType = StateCancelled, at, "Cancelled"
+			e.State, e.Closed, e.ReasonType = StateCancelled, at, escrow.TypeCancelled
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
-			e.State, e.Closed, e.ReasonType = StateFailed, at, "Terminated"
+			e.State, e.Closed, e.ReasonType = StateFailed, at, escrow.TypeTerminated
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-			e.State, e.Closed, e.ReasonType = StateFailed, at, "Timeout"
+			e.State, e.Closed, e.ReasonType = StateFailed, at, escrow.TypeTimeout
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
 			e.State, e.Closed, e.ReasonType = StateFailed, at, "ContinuedAsNew"
 		}
@@ -284,15 +279,15 @@ func failureType(f *failurepb.Failure) string {
 	case f.GetTimeoutFailureInfo() != nil:
 		return "Timeout:" + f.GetTimeoutFailureInfo().GetTimeoutType().String()
 	case f.GetCanceledFailureInfo() != nil:
-		return "Cancelled"
+		return escrow.TypeCancelled
 	case f.GetTerminatedFailureInfo() != nil:
-		return "Terminated"
+		return escrow.TypeTerminated
 	case f.GetServerFailureInfo() != nil:
 		return "ServerFailure"
 	case f.GetActivityFailureInfo() != nil && f.GetCause() != nil:
 		return failureType(f.GetCause())
 	}
-	return "Unknown"
+	return escrow.TypeUnknown
 }
 
 // workflowFailureType is the reason type of a failed workflow run, as the
@@ -305,14 +300,14 @@ func workflowFailureType(f *failurepb.Failure) string {
 			if t := f.GetApplicationFailureInfo().GetType(); t != "" {
 				return t
 			}
-			return "Unknown"
+			return escrow.TypeUnknown
 		case f.GetCanceledFailureInfo() != nil:
-			return "Cancelled"
+			return escrow.TypeCancelled
 		case f.GetTimeoutFailureInfo() != nil:
-			return "Timeout"
+			return escrow.TypeTimeout
 		}
 	}
-	return "Unknown"
+	return escrow.TypeUnknown
 }
 
 // HistoryClient is the part of client.Client Fetch uses.

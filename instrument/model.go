@@ -22,6 +22,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // Schema is the value of Escrow.Schema for this version of the format.
@@ -45,11 +47,19 @@ const (
 	StatusCancelled = "cancelled"
 )
 
-// Rounds lists the rounds of an escrow setup in order (workflows.Round*).
-var Rounds = []string{"CREATING", "PREPARING", "MAKING", "EXCHANGING_1", "EXCHANGING_2", "VERIFYING"}
+// Rounds lists the rounds of an escrow setup in order (escrow.Rounds).
+var Rounds = strs(escrow.Rounds)
 
-// Roles lists the roles in the workflow's fixed order (workflows.Roles).
-var Roles = []string{"buyer", "vendor", "arbiter"}
+// Roles lists the roles in the workflow's fixed order (escrow.Roles).
+var Roles = strs(escrow.Roles)
+
+func strs[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
 
 // Escrow is the instrumentation export of one EscrowSetup workflow run.
 type Escrow struct {

@@ -21,6 +21,7 @@ STATE="$REPO/.escrowflow"
 TEMPORAL_BIN="$REPO/bin/temporal"
 WORKER_BIN="$REPO/bin/escrow-worker"
 CTL_BIN="$REPO/bin/escrowctl"
+DEVSERVER_BIN="$REPO/bin/escrow-devserver"
 TEMPORAL_IP=127.0.0.1
 TEMPORAL_PORT=7233
 TEMPORAL_UI_PORT=8233
@@ -28,6 +29,8 @@ TEMPORAL_ADDR="$TEMPORAL_IP:$TEMPORAL_PORT"
 UI_URL="http://$TEMPORAL_IP:$TEMPORAL_UI_PORT"
 TEMPORAL_START_TIMEOUT=60
 WORKER_START_TIMEOUT=90
+# The worker's metrics listener (its default), which answers /readyz.
+METRICS_PORT=9464
 
 log() { printf 'demo: %s\n' "$*"; }
 die() {
@@ -43,37 +46,9 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# --- process helpers (kept in step with scripts/down.sh) ----------------------
-
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-	local pid="$1" state
-	kill -0 "$pid" 2>/dev/null || return 1
-	state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-# pid_runs PID BINARY: argv[0] of PID is exactly BINARY.
-pid_runs() {
-	local pid="$1" want="$2" argv0=""
-	IFS= read -r -d '' argv0 <"/proc/$pid/cmdline" 2>/dev/null || true
-	[ -n "$argv0" ] && [ "$argv0" = "$want" ]
-}
-
-# running_pid NAME BINARY: prints the PID from .escrowflow/NAME.pid when that
-# process is alive and runs BINARY; fails otherwise.
-running_pid() {
-	local pidfile="$STATE/$1.pid" pid
-	[ -f "$pidfile" ] || return 1
-	pid="$(tr -cd '0-9' <"$pidfile")"
-	[ -n "$pid" ] && pid_alive "$pid" && pid_runs "$pid" "$2" || return 1
-	printf '%s\n' "$pid"
-}
-
-# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() {
-	(exec 3<>"/dev/tcp/$TEMPORAL_IP/$1") 2>/dev/null
-}
+# --- process helpers ----------------------------------------------------------
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 
 # start_bg NAME BINARY ARGS...: starts BINARY detached (own session, immune
 # to the terminal's SIGINT/SIGHUP) with output to .escrowflow/NAME.log and
@@ -99,7 +74,7 @@ fail_with_log() {
 }
 
 # --- preparation ------------------------------------------------------------
-for b in "$TEMPORAL_BIN" "$WORKER_BIN" "$CTL_BIN"; do
+for b in "$TEMPORAL_BIN" "$WORKER_BIN" "$CTL_BIN" "$DEVSERVER_BIN"; do
 	[ -x "$b" ] || die "${b#"$REPO"/} is missing; run \`make demo\` (it installs prerequisites and builds)"
 done
 mkdir -p "$STATE"
@@ -135,18 +110,15 @@ if tpid="$(running_pid temporal "$TEMPORAL_BIN")"; then
 else
 	rm -f "$STATE/temporal.pid"
 	for p in "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT"; do
-		if port_open "$p"; then
+		if port_open "$TEMPORAL_IP" "$p"; then
 			die "port $TEMPORAL_IP:$p is in use by a process this script did not start; stop it first"
 		fi
 	done
-	start_bg temporal "$TEMPORAL_BIN" server start-dev \
-		--ip "$TEMPORAL_IP" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-		--db-filename "$STATE/temporal.db" \
-		--search-attribute EscrowState=Keyword \
-		--ui-codec-endpoint "http://$CODEC_ADDR" \
-		--dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
-		--dynamic-config-value system.enableActivityEagerExecution=true \
-		--log-level warn
+	# bin/escrow-devserver holds the project's start-dev flags (package
+	# internal/devserver) and replaces itself with bin/temporal.
+	start_bg temporal "$DEVSERVER_BIN" --cli "$TEMPORAL_BIN" \
+		--port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+		--db-filename "$STATE/temporal.db" --ui-codec-endpoint "http://$CODEC_ADDR"
 	tpid="$(cat "$STATE/temporal.pid")"
 	log "temporal: started dev server (pid $tpid), log .escrowflow/temporal.log"
 fi
@@ -158,7 +130,7 @@ deadline=$((SECONDS + TEMPORAL_START_TIMEOUT))
 created=0
 while :; do
 	pid_alive "$tpid" || fail_with_log temporal "temporal dev server (pid $tpid) exited"
-	if port_open "$TEMPORAL_PORT"; then
+	if port_open "$TEMPORAL_IP" "$TEMPORAL_PORT"; then
 		if attrs="$("$TEMPORAL_BIN" operator search-attribute list --address "$TEMPORAL_ADDR" --command-timeout 5s 2>/dev/null)"; then
 			if printf '%s\n' "$attrs" | grep -Eq '^[[:space:]]*EscrowState[[:space:]]+Keyword[[:space:]]*$'; then
 				break
@@ -181,6 +153,9 @@ log "temporal: ready on $TEMPORAL_ADDR (search attribute EscrowState)"
 # --- worker -----------------------------------------------------------------
 # Stop a running worker (by its recorded PID) so the freshly built one runs.
 "$REPO/scripts/down.sh" worker
+if port_open "$TEMPORAL_IP" "$METRICS_PORT"; then
+	die "port $TEMPORAL_IP:$METRICS_PORT (the worker's /metrics and /readyz) is in use by a process this script did not start; stop it first"
+fi
 ESCROWFLOW_MASTER_SECRET_FILE="$STATE/master.key" \
 	ESCROWFLOW_CODEC_KEYS_FILE="$STATE/codec.keys" \
 	ESCROWFLOW_CODEC_ADDRESS="$CODEC_ADDR" \
@@ -189,10 +164,10 @@ ESCROWFLOW_MASTER_SECRET_FILE="$STATE/master.key" \
 wpid="$(cat "$STATE/worker.pid")"
 log "worker: started (pid $wpid), log .escrowflow/worker.log"
 deadline=$((SECONDS + WORKER_START_TIMEOUT))
-until grep -Fq 'worker started' "$STATE/worker.log" 2>/dev/null; do
+until http_ok "$TEMPORAL_IP" "$METRICS_PORT" /readyz; do
 	pid_alive "$wpid" || fail_with_log worker "escrow-worker (pid $wpid) exited during start-up"
 	[ "$SECONDS" -lt "$deadline" ] ||
-		fail_with_log worker "escrow-worker did not log 'worker started' within ${WORKER_START_TIMEOUT}s"
+		fail_with_log worker "escrow-worker not ready (GET http://$TEMPORAL_IP:$METRICS_PORT/readyz) within ${WORKER_START_TIMEOUT}s"
 	sleep 0.5
 done
 log "worker: ready"

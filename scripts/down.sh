@@ -12,6 +12,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 STATE="$REPO/.escrowflow"
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 STOP_GRACE_SECONDS=15
 
 binary_for() {
@@ -23,21 +25,6 @@ binary_for() {
 		return 2
 		;;
 	esac
-}
-
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-	local pid="$1" state
-	kill -0 "$pid" 2>/dev/null || return 1
-	state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-# pid_runs PID BINARY: argv[0] of PID is exactly BINARY.
-pid_runs() {
-	local pid="$1" want="$2" argv0=""
-	IFS= read -r -d '' argv0 <"/proc/$pid/cmdline" 2>/dev/null || true
-	[ -n "$argv0" ] && [ "$argv0" = "$want" ]
 }
 
 # pid_pgrp PID: the process group of PID.

@@ -2,7 +2,7 @@
 // escrows: it starts EscrowSetup workflows, asks them for their status, and
 // collects their results, over an existing Temporal client or one it dials.
 //
-// An escrow id (see workflows.ValidateEscrowID) can be set up once: the
+// An escrow id (see escrow.ValidateEscrowID) can be set up once: the
 // workflow id is derived from it, and a second Start of the same id fails
 // with ErrDuplicateEscrow, also after the first run has closed.
 //
@@ -38,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -47,9 +48,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/escrowflow/escrowflow/activities"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // DefaultPageSize is the visibility page size List uses when asked for 0.
@@ -74,7 +72,7 @@ type Client struct {
 // New returns a Client that uses c. The caller keeps owning c: Close does
 // not close it.
 func New(c client.Client) *Client {
-	return &Client{c: c, taskQueue: workflows.TaskQueue}
+	return &Client{c: c, taskQueue: escrow.TaskQueue}
 }
 
 // Dial connects to Temporal with opts (see client.Dial) and returns a Client
@@ -89,7 +87,7 @@ func DialContext(ctx context.Context, opts client.Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal at %s: %w", hostPort(opts), err)
 	}
-	return &Client{c: c, taskQueue: workflows.TaskQueue, owned: true}, nil
+	return &Client{c: c, taskQueue: escrow.TaskQueue, owned: true}, nil
 }
 
 func hostPort(opts client.Options) string {
@@ -122,7 +120,7 @@ type Summary struct {
 	RunID      string `json:"runId"`
 	// State is the EscrowState search attribute: the escrow's last state
 	// the workflow recorded (empty if not indexed yet).
-	State workflows.State `json:"state"`
+	State escrow.State `json:"state"`
 	// Status is Temporal's execution status: "Running", "Completed",
 	// "Failed", "Canceled", "Terminated", "TimedOut", …
 	Status string    `json:"status"`
@@ -138,8 +136,8 @@ func (s Summary) Running() bool {
 
 // Description is an escrow's execution summary together with its status.
 type Description struct {
-	Summary Summary          `json:"execution"`
-	Status  workflows.Status `json:"status"`
+	Summary Summary       `json:"execution"`
+	Status  escrow.Status `json:"status"`
 	// Queried is true when Status is the workflow's answer to the status
 	// query, false when Status was rebuilt from Summary.State (and the
 	// run's failure) because the query got no answer in QueryTimeout;
@@ -150,24 +148,24 @@ type Description struct {
 }
 
 // Start starts the setup of escrow escrowID and returns its run. An invalid
-// id returns a *workflows.InvalidEscrowIDError without calling Temporal. An
+// id returns a *escrow.InvalidEscrowIDError without calling Temporal. An
 // id that was already used, by a running or a closed run, returns a
 // *DuplicateEscrowError (errors.Is(err, ErrDuplicateEscrow)). Start does not
 // wait for the setup: see Wait and Result.
 func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
-	if err := workflows.ValidateEscrowID(escrowID); err != nil {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
 		return Run{}, err
 	}
 	opts := client.StartWorkflowOptions{
-		ID:                                       workflows.WorkflowID(escrowID),
+		ID:                                       escrow.WorkflowID(escrowID),
 		TaskQueue:                                c.taskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.EscrowStateKey.ValueSet(string(workflows.StateCreating))),
+			escrow.EscrowStateKey.ValueSet(string(escrow.StateCreating))),
 	}
-	run, err := c.c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.SetupInput{EscrowID: escrowID})
+	run, err := c.c.ExecuteWorkflow(ctx, opts, escrow.WorkflowName, escrow.SetupInput{EscrowID: escrowID})
 	if err != nil {
 		return Run{}, startError(escrowID, err)
 	}
@@ -176,13 +174,13 @@ func (c *Client) Start(ctx context.Context, escrowID string) (Run, error) {
 
 // Status returns the status of escrow escrowID (see Describe). For a
 // workflow that was terminated or timed out, whose own status still shows
-// the state it stopped in, State is FAILED and ReasonType is TypeTerminated
-// or TypeTimeout. When no worker answers the status query, Roles is empty
+// the state it stopped in, State is FAILED and ReasonType is escrow.TypeTerminated
+// or escrow.TypeTimeout. When no worker answers the status query, Roles is empty
 // and State comes from the EscrowState search attribute.
-func (c *Client) Status(ctx context.Context, escrowID string) (workflows.Status, error) {
+func (c *Client) Status(ctx context.Context, escrowID string) (escrow.Status, error) {
 	d, err := c.Describe(ctx, escrowID)
 	if err != nil {
-		return workflows.Status{}, err
+		return escrow.Status{}, err
 	}
 	return d.Status, nil
 }
@@ -196,10 +194,10 @@ func (c *Client) Status(ctx context.Context, escrowID string) (workflows.Status,
 // false, QueryError says why). A closed workflow that did not complete is
 // always FAILED, with its failure type as ReasonType. An unknown escrow
 // returns an error wrapping ErrEscrowNotFound, an invalid id a
-// *workflows.InvalidEscrowIDError.
+// *escrow.InvalidEscrowIDError.
 func (c *Client) Describe(ctx context.Context, escrowID string) (Description, error) {
 	d, err := c.describeRun(ctx, escrowID, "")
-	if err != nil || d.Status.ReasonType != activities.TypeDuplicateEscrow {
+	if err != nil || d.Status.ReasonType != escrow.TypeDuplicateEscrow {
 		return d, err
 	}
 	owner, err := c.ownerRun(ctx, escrowID)
@@ -229,7 +227,7 @@ func (c *Client) describeRun(ctx context.Context, escrowID, runID string) (Descr
 		return Description{}, err
 	default:
 		d.QueryError = err
-		d.Status = workflows.Status{EscrowID: escrowID, State: sum.State, Roles: map[workflows.Role]workflows.RoleStatus{}}
+		d.Status = escrow.Status{EscrowID: escrowID, State: sum.State, Roles: map[escrow.Role]escrow.RoleStatus{}}
 	}
 	if sum.Running() {
 		return d, nil
@@ -243,23 +241,23 @@ func (c *Client) closedStatus(ctx context.Context, d Description) (Description, 
 	st := &d.Status
 	if d.Summary.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED.String() {
 		if !d.Queried {
-			st.State = workflows.StateCompleted
+			st.State = escrow.StateCompleted
 		}
 		return d, nil
 	}
-	if st.State == workflows.StateFailed && st.ReasonType != "" {
+	if st.State == escrow.StateFailed && st.ReasonType != "" {
 		return d, nil
 	}
 	_, err := c.get(ctx, d.Summary.EscrowID, d.Summary.RunID)
 	var failed *EscrowFailedError
 	switch {
 	case errors.As(err, &failed):
-		st.State, st.Reason, st.ReasonType = workflows.StateFailed, failed.Message, failed.Type
+		st.State, st.Reason, st.ReasonType = escrow.StateFailed, failed.Message, failed.Type
 	case err != nil:
 		return Description{}, err
 	default: // closed without an error but not Completed: continued as new
-		st.State = workflows.StateFailed
-		st.Reason, st.ReasonType = "workflow execution "+d.Summary.Status, TypeUnknown
+		st.State = escrow.StateFailed
+		st.Reason, st.ReasonType = "workflow execution "+d.Summary.Status, escrow.TypeUnknown
 	}
 	return d, nil
 }
@@ -268,7 +266,7 @@ func (c *Client) closedStatus(ctx context.Context, d Description) (Description, 
 // *NotFinishedError while the setup runs, an *EscrowFailedError if it
 // failed, an error wrapping ErrEscrowNotFound for an unknown escrow. A later
 // run of the id that failed DuplicateEscrow does not hide the escrow's own.
-func (c *Client) Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error) {
+func (c *Client) Result(ctx context.Context, escrowID string) (*escrow.SetupResult, error) {
 	res, runID, err := c.resultOf(ctx, escrowID, "")
 	if !isDuplicate(err) {
 		return res, err
@@ -286,7 +284,7 @@ func (c *Client) Result(ctx context.Context, escrowID string) (*workflows.SetupR
 
 // resultOf is Result of run runID ("" = the latest); it also returns the
 // run's id.
-func (c *Client) resultOf(ctx context.Context, escrowID, runID string) (*workflows.SetupResult, string, error) {
+func (c *Client) resultOf(ctx context.Context, escrowID, runID string) (*escrow.SetupResult, string, error) {
 	sum, err := c.describe(ctx, escrowID, runID)
 	if err != nil {
 		return nil, "", err
@@ -319,7 +317,7 @@ func (c *Client) ownerRun(ctx context.Context, escrowID string) (string, error) 
 	for {
 		resp, err := c.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			PageSize: 100, NextPageToken: token,
-			Query: fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(escrowID)),
+			Query: fmt.Sprintf("WorkflowId = %q", escrow.WorkflowID(escrowID)),
 		})
 		if err != nil {
 			return "", fmt.Errorf("list runs of escrow %q: %w", escrowID, err)
@@ -345,8 +343,8 @@ func (c *Client) ownerRun(ctx context.Context, escrowID string) (string, error) 
 // ErrEscrowNotFound for an unknown escrow, ctx's error (wrapped) when ctx
 // ends first. Like Result and Describe it follows the escrow's own run when
 // a later run of the id failed DuplicateEscrow.
-func (c *Client) Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error) {
-	if err := workflows.ValidateEscrowID(escrowID); err != nil {
+func (c *Client) Wait(ctx context.Context, escrowID string) (*escrow.SetupResult, error) {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
 		return nil, err
 	}
 	res, err := c.get(ctx, escrowID, "")
@@ -375,13 +373,13 @@ var stateValue = regexp.MustCompile(`^[A-Z_]+$`)
 // state it stopped in (its Status says Terminated). Each id appears once
 // per run: an id restarted outside this package (which then fails with
 // DuplicateEscrow) is listed twice.
-func (c *Client) List(ctx context.Context, state workflows.State, pageSize int) ([]Summary, error) {
-	query := fmt.Sprintf("WorkflowType = %q", workflows.WorkflowName)
+func (c *Client) List(ctx context.Context, state escrow.State, pageSize int) ([]Summary, error) {
+	query := fmt.Sprintf("WorkflowType = %q", escrow.WorkflowName)
 	if state != "" {
 		if !stateValue.MatchString(string(state)) {
 			return nil, fmt.Errorf("list escrows: invalid state %q", state)
 		}
-		query += fmt.Sprintf(" AND %s = %q", workflows.EscrowStateKey.GetName(), state)
+		query += fmt.Sprintf(" AND %s = %q", escrow.EscrowStateKey.GetName(), state)
 	}
 	if pageSize <= 0 {
 		pageSize = DefaultPageSize
@@ -409,10 +407,10 @@ func (c *Client) List(ctx context.Context, state workflows.State, pageSize int) 
 
 // describe returns the summary of run runID ("" = the latest) of escrowID.
 func (c *Client) describe(ctx context.Context, escrowID, runID string) (Summary, error) {
-	if err := workflows.ValidateEscrowID(escrowID); err != nil {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
 		return Summary{}, err
 	}
-	d, err := c.c.DescribeWorkflow(ctx, workflows.WorkflowID(escrowID), runID)
+	d, err := c.c.DescribeWorkflow(ctx, escrow.WorkflowID(escrowID), runID)
 	if err != nil {
 		return Summary{}, rpcError(escrowID, "describe", err)
 	}
@@ -426,31 +424,31 @@ func (c *Client) describe(ctx context.Context, escrowID, runID string) (Summary,
 	if d.WorkflowCloseTime != nil {
 		sum.Close = *d.WorkflowCloseTime
 	}
-	if v, ok := d.TypedSearchAttributes.GetKeyword(workflows.EscrowStateKey); ok {
-		sum.State = workflows.State(v)
+	if v, ok := d.TypedSearchAttributes.GetKeyword(escrow.EscrowStateKey); ok {
+		sum.State = escrow.State(v)
 	}
 	return sum, nil
 }
 
 // query asks run runID of escrowID's workflow for its status.
-func (c *Client) query(ctx context.Context, escrowID, runID string) (workflows.Status, error) {
-	v, err := c.c.QueryWorkflow(ctx, workflows.WorkflowID(escrowID), runID, workflows.StatusQuery)
+func (c *Client) query(ctx context.Context, escrowID, runID string) (escrow.Status, error) {
+	v, err := c.c.QueryWorkflow(ctx, escrow.WorkflowID(escrowID), runID, escrow.StatusQuery)
 	if err != nil {
-		return workflows.Status{}, rpcError(escrowID, "query status of", err)
+		return escrow.Status{}, rpcError(escrowID, "query status of", err)
 	}
-	var st workflows.Status
+	var st escrow.Status
 	if err := v.Get(&st); err != nil {
-		return workflows.Status{}, fmt.Errorf("decode status of escrow %q: %w", escrowID, err)
+		return escrow.Status{}, fmt.Errorf("decode status of escrow %q: %w", escrowID, err)
 	}
 	return st, nil
 }
 
 // get waits for the result of run runID ("" = the latest) of escrowID's
 // workflow.
-func (c *Client) get(ctx context.Context, escrowID, runID string) (*workflows.SetupResult, error) {
+func (c *Client) get(ctx context.Context, escrowID, runID string) (*escrow.SetupResult, error) {
 	for {
-		var res workflows.SetupResult
-		err := c.c.GetWorkflow(ctx, workflows.WorkflowID(escrowID), runID).Get(ctx, &res)
+		var res escrow.SetupResult
+		err := c.c.GetWorkflow(ctx, escrow.WorkflowID(escrowID), runID).Get(ctx, &res)
 		if err == nil {
 			return &res, nil
 		}
@@ -476,17 +474,17 @@ func summaryOf(ex *workflowpb.WorkflowExecutionInfo) Summary {
 		RunID:      ex.GetExecution().GetRunId(),
 		Status:     ex.GetStatus().String(),
 	}
-	sum.EscrowID = strings.TrimPrefix(sum.WorkflowID, workflows.WorkflowIDPrefix)
+	sum.EscrowID = strings.TrimPrefix(sum.WorkflowID, escrow.WorkflowIDPrefix)
 	if t := ex.GetStartTime(); t != nil {
 		sum.Start = t.AsTime()
 	}
 	if t := ex.GetCloseTime(); t != nil {
 		sum.Close = t.AsTime()
 	}
-	if p, ok := ex.GetSearchAttributes().GetIndexedFields()[workflows.EscrowStateKey.GetName()]; ok {
+	if p, ok := ex.GetSearchAttributes().GetIndexedFields()[escrow.EscrowStateKey.GetName()]; ok {
 		var v string
 		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err == nil {
-			sum.State = workflows.State(v)
+			sum.State = escrow.State(v)
 		}
 	}
 	return sum

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
@@ -23,9 +24,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/escrowflow/escrowflow/activities"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // anyCtx matches every context.Context argument.
@@ -83,7 +81,7 @@ func TestStartRejectsInvalidIDs(t *testing.T) {
 
 			run, err := c.Start(context.Background(), tt.give)
 
-			var invalid *workflows.InvalidEscrowIDError
+			var invalid *escrow.InvalidEscrowIDError
 			require.ErrorAs(t, err, &invalid)
 			assert.Equal(t, tt.give, invalid.ID)
 			assert.Equal(t, Run{}, run)
@@ -108,7 +106,7 @@ func TestStartOptions(t *testing.T) {
 			run.On("GetID").Return("escrow-" + tt.give)
 			run.On("GetRunID").Return("run-1")
 			var got client.StartWorkflowOptions
-			m.On("ExecuteWorkflow", anyCtx, mock.Anything, workflows.WorkflowName, workflows.SetupInput{EscrowID: tt.give}).
+			m.On("ExecuteWorkflow", anyCtx, mock.Anything, escrow.WorkflowName, escrow.SetupInput{EscrowID: tt.give}).
 				Run(func(args mock.Arguments) { got = args.Get(1).(client.StartWorkflowOptions) }).
 				Return(run, nil).Once()
 
@@ -117,13 +115,13 @@ func TestStartOptions(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, Run{EscrowID: tt.give, WorkflowID: "escrow-" + tt.give, RunID: "run-1"}, r)
 			assert.Equal(t, "escrow-"+tt.give, got.ID)
-			assert.Equal(t, workflows.TaskQueue, got.TaskQueue)
+			assert.Equal(t, escrow.TaskQueue, got.TaskQueue)
 			assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, got.WorkflowIDReusePolicy)
 			assert.Equal(t, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, got.WorkflowIDConflictPolicy)
 			assert.True(t, got.WorkflowExecutionErrorWhenAlreadyStarted)
-			state, ok := got.TypedSearchAttributes.GetKeyword(workflows.EscrowStateKey)
+			state, ok := got.TypedSearchAttributes.GetKeyword(escrow.EscrowStateKey)
 			assert.True(t, ok, "EscrowState search attribute set at start")
-			assert.Equal(t, string(workflows.StateCreating), state)
+			assert.Equal(t, string(escrow.StateCreating), state)
 			assert.Equal(t, 1, got.TypedSearchAttributes.Size(), "only EscrowState")
 		})
 	}
@@ -159,7 +157,7 @@ func TestStartErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := mocks.NewClient(t)
-			m.On("ExecuteWorkflow", anyCtx, mock.Anything, workflows.WorkflowName, workflows.SetupInput{EscrowID: "e1"}).
+			m.On("ExecuteWorkflow", anyCtx, mock.Anything, escrow.WorkflowName, escrow.SetupInput{EscrowID: "e1"}).
 				Return(nil, tt.give).Once()
 
 			_, err := New(m).Start(context.Background(), "e1")
@@ -192,18 +190,18 @@ func TestWaitErrors(t *testing.T) {
 		{
 			name: "duplicate escrow",
 			give: func(t *testing.T) error {
-				return workflowFailure(t, setupFailure(activities.TypeDuplicateEscrow, "claimed by run r0"))
+				return workflowFailure(t, setupFailure(escrow.TypeDuplicateEscrow, "claimed by run r0"))
 			},
-			wantType:    activities.TypeDuplicateEscrow,
+			wantType:    escrow.TypeDuplicateEscrow,
 			wantMessage: "escrow setup failed: claimed by run r0 (type: DuplicateEscrow, retryable: false): claimed by run r0",
 			wantDup:     true,
 		},
 		{
 			name: "invalid multisig message",
 			give: func(t *testing.T) error {
-				return workflowFailure(t, setupFailure(activities.TypeInvalidMultisigMessage, "bad kex"))
+				return workflowFailure(t, setupFailure(escrow.TypeInvalidMultisigMessage, "bad kex"))
 			},
-			wantType:    activities.TypeInvalidMultisigMessage,
+			wantType:    escrow.TypeInvalidMultisigMessage,
 			wantMessage: "escrow setup failed: bad kex (type: InvalidMultisigMessage, retryable: false): bad kex",
 		},
 		{
@@ -211,13 +209,13 @@ func TestWaitErrors(t *testing.T) {
 			give: func(t *testing.T) error {
 				return workflowFailure(t, temporal.NewNonRetryableApplicationError("escrow setup failed: canceled", "Cancelled", nil))
 			},
-			wantType:    TypeCancelled,
+			wantType:    escrow.TypeCancelled,
 			wantMessage: "escrow setup failed: canceled",
 		},
 		{
 			name:        "cancelled",
 			give:        func(t *testing.T) error { return workflowFailure(t, temporal.NewCanceledError()) },
-			wantType:    TypeCancelled,
+			wantType:    escrow.TypeCancelled,
 			wantMessage: "the workflow was cancelled",
 		},
 		{
@@ -225,13 +223,13 @@ func TestWaitErrors(t *testing.T) {
 			give: func(t *testing.T) error {
 				return workflowFailure(t, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil))
 			},
-			wantType:    TypeTimeout,
+			wantType:    escrow.TypeTimeout,
 			wantMessage: "the workflow timed out",
 		},
 		{
 			name:        "application error without type",
 			give:        func(t *testing.T) error { return workflowFailure(t, temporal.NewApplicationError("boom", "")) },
-			wantType:    TypeUnknown,
+			wantType:    escrow.TypeUnknown,
 			wantMessage: "boom",
 		},
 		{
@@ -245,7 +243,7 @@ func TestWaitErrors(t *testing.T) {
 			m := mocks.NewClient(t)
 			run := mocks.NewWorkflowRun(t)
 			giveErr := tt.give(t)
-			run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(giveErr).Once()
+			run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(giveErr).Once()
 			m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Once()
 			if tt.wantDup { // the id's only run: no other run owns the escrow
 				m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-1"), nil).Once()
@@ -275,7 +273,7 @@ func TestWaitErrors(t *testing.T) {
 // runsOf matches the visibility request for the runs of escrowID.
 func runsOf(escrowID string) any {
 	return mock.MatchedBy(func(r *workflowservice.ListWorkflowExecutionsRequest) bool {
-		return r.GetQuery() == fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(escrowID))
+		return r.GetQuery() == fmt.Sprintf("WorkflowId = %q", escrow.WorkflowID(escrowID))
 	})
 }
 
@@ -297,24 +295,24 @@ func runs(runIDs ...string) *workflowservice.ListWorkflowExecutionsResponse {
 // temporal CLI can start one) fails DuplicateEscrow; Wait, Result and
 // Describe report the escrow's own run, the earliest, instead.
 func TestDuplicateRunDoesNotHideTheEscrow(t *testing.T) {
-	want := workflows.SetupResult{EscrowID: "e1", MultisigAddress: "9own"}
+	want := escrow.SetupResult{EscrowID: "e1", MultisigAddress: "9own"}
 	dupErr := func() error {
-		return workflowFailure(t, setupFailure(activities.TypeDuplicateEscrow, "claimed by run run-0"))
+		return workflowFailure(t, setupFailure(escrow.TypeDuplicateEscrow, "claimed by run run-0"))
 	}
 	ownRun := func() *mocks.WorkflowRun {
 		run := mocks.NewWorkflowRun(t)
-		run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).
-			Run(func(args mock.Arguments) { *args.Get(1).(*workflows.SetupResult) = want }).Return(nil).Once()
+		run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).
+			Run(func(args mock.Arguments) { *args.Get(1).(*escrow.SetupResult) = want }).Return(nil).Once()
 		return run
 	}
 	dupRun := func() *mocks.WorkflowRun {
 		run := mocks.NewWorkflowRun(t)
-		run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(dupErr()).Once()
+		run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(dupErr()).Once()
 		return run
 	}
-	own := description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StateCompleted)
+	own := description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, escrow.StateCompleted)
 	own.WorkflowExecution.RunID = "run-0"
-	dup := description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StateFailed)
+	dup := description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, escrow.StateFailed)
 
 	t.Run("Wait", func(t *testing.T) {
 		m := mocks.NewClient(t)
@@ -343,19 +341,19 @@ func TestDuplicateRunDoesNotHideTheEscrow(t *testing.T) {
 	t.Run("Describe", func(t *testing.T) {
 		m := mocks.NewClient(t)
 		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(dup, nil).Once()
-		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).
-			Return(value{workflows.Status{EscrowID: "e1", State: workflows.StateFailed,
-				Reason: "claimed by run run-0", ReasonType: activities.TypeDuplicateEscrow}}, nil).Once()
+		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", escrow.StatusQuery).
+			Return(value{escrow.Status{EscrowID: "e1", State: escrow.StateFailed,
+				Reason: "claimed by run run-0", ReasonType: escrow.TypeDuplicateEscrow}}, nil).Once()
 		m.On("ListWorkflow", anyCtx, runsOf("e1")).Return(runs("run-0", "run-1"), nil).Once()
 		m.On("DescribeWorkflow", anyCtx, "escrow-e1", "run-0").Return(own, nil).Once()
-		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-0", workflows.StatusQuery).
-			Return(value{workflows.Status{EscrowID: "e1", State: workflows.StateCompleted}}, nil).Once()
+		m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-0", escrow.StatusQuery).
+			Return(value{escrow.Status{EscrowID: "e1", State: escrow.StateCompleted}}, nil).Once()
 
 		got, err := New(m).Describe(context.Background(), "e1")
 
 		require.NoError(t, err)
 		assert.Equal(t, "run-0", got.Summary.RunID)
-		assert.Equal(t, workflows.StateCompleted, got.Status.State)
+		assert.Equal(t, escrow.StateCompleted, got.Status.State)
 	})
 	t.Run("a lone duplicate stays one", func(t *testing.T) {
 		m := mocks.NewClient(t)
@@ -370,15 +368,15 @@ func TestDuplicateRunDoesNotHideTheEscrow(t *testing.T) {
 }
 
 func TestWaitResult(t *testing.T) {
-	want := workflows.SetupResult{
+	want := escrow.SetupResult{
 		EscrowID:        "e1",
 		MultisigAddress: "9xyz",
-		Wallets:         map[workflows.Role]workflows.WalletResult{workflows.Buyer: {Wallet: "w", Address: "9xyz"}},
+		Wallets:         map[escrow.Role]escrow.WalletResult{escrow.Buyer: {Wallet: "w", Address: "9xyz"}},
 	}
 	m := mocks.NewClient(t)
 	run := mocks.NewWorkflowRun(t)
-	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).
-		Run(func(args mock.Arguments) { *args.Get(1).(*workflows.SetupResult) = want }).
+	run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).
+		Run(func(args mock.Arguments) { *args.Get(1).(*escrow.SetupResult) = want }).
 		Return(nil).Once()
 	m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Once()
 
@@ -400,23 +398,23 @@ func TestReadsRejectInvalidIDs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := mocks.NewClient(t)
-			var invalid *workflows.InvalidEscrowIDError
+			var invalid *escrow.InvalidEscrowIDError
 			assert.ErrorAs(t, tt.give(New(m)), &invalid)
 		})
 	}
 }
 
 // description returns what DescribeWorkflow reports for escrow-e1.
-func description(status enumspb.WorkflowExecutionStatus, state workflows.State) *client.WorkflowExecutionDescription {
+func description(status enumspb.WorkflowExecutionStatus, state escrow.State) *client.WorkflowExecutionDescription {
 	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	d := &client.WorkflowExecutionDescription{WorkflowExecutionMetadata: client.WorkflowExecutionMetadata{
 		WorkflowExecution: workflow.Execution{ID: "escrow-e1", RunID: "run-1"},
-		WorkflowType:      workflow.Type{Name: workflows.WorkflowName},
+		WorkflowType:      workflow.Type{Name: escrow.WorkflowName},
 		Status:            status,
 		WorkflowStartTime: start,
 	}}
 	if state != "" {
-		d.TypedSearchAttributes = temporal.NewSearchAttributes(workflows.EscrowStateKey.ValueSet(string(state)))
+		d.TypedSearchAttributes = temporal.NewSearchAttributes(escrow.EscrowStateKey.ValueSet(string(state)))
 	}
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		closed := start.Add(time.Minute)
@@ -436,26 +434,26 @@ func TestResult(t *testing.T) {
 	}{
 		{
 			name: "running",
-			give: description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.StateMaking),
+			give: description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, escrow.StateMaking),
 			wantErr: func(t *testing.T, err error) {
 				var nf *NotFinishedError
 				require.ErrorAs(t, err, &nf)
-				assert.Equal(t, &NotFinishedError{EscrowID: "e1", State: workflows.StateMaking}, nf)
+				assert.Equal(t, &NotFinishedError{EscrowID: "e1", State: escrow.StateMaking}, nf)
 			},
 		},
 		{
 			name:     "completed",
-			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StateCompleted),
+			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, escrow.StateCompleted),
 			wantAddr: "9abc",
 		},
 		{
 			name:    "failed",
-			give:    description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StateFailed),
-			giveGet: setupFailure(activities.TypeVerificationFailed, "vendor differs"),
+			give:    description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, escrow.StateFailed),
+			giveGet: setupFailure(escrow.TypeVerificationFailed, "vendor differs"),
 			wantErr: func(t *testing.T, err error) {
 				var failed *EscrowFailedError
 				require.ErrorAs(t, err, &failed)
-				assert.Equal(t, activities.TypeVerificationFailed, failed.Type)
+				assert.Equal(t, escrow.TypeVerificationFailed, failed.Type)
 			},
 		},
 		{
@@ -470,12 +468,12 @@ func TestResult(t *testing.T) {
 			m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(tt.give, tt.giveErr).Once()
 			if tt.give != nil && tt.give.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 				run := mocks.NewWorkflowRun(t)
-				get := run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult"))
+				get := run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult"))
 				if tt.giveGet != nil {
 					get.Return(workflowFailure(t, tt.giveGet))
 				} else {
 					get.Run(func(args mock.Arguments) {
-						args.Get(1).(*workflows.SetupResult).MultisigAddress = tt.wantAddr
+						args.Get(1).(*escrow.SetupResult).MultisigAddress = tt.wantAddr
 					}).Return(nil)
 				}
 				m.On("GetWorkflow", anyCtx, "escrow-e1", "run-1").Return(run).Once()
@@ -496,65 +494,65 @@ func TestResult(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	making := workflows.Status{EscrowID: "e1", State: workflows.StateMaking, Roles: map[workflows.Role]workflows.RoleStatus{
-		workflows.Buyer: {Round: workflows.RoundMake, Step: "running"},
+	making := escrow.Status{EscrowID: "e1", State: escrow.StateMaking, Roles: map[escrow.Role]escrow.RoleStatus{
+		escrow.Buyer: {Round: escrow.RoundMake, Step: "running"},
 	}}
-	failed := workflows.Status{EscrowID: "e1", State: workflows.StateFailed, Roles: map[workflows.Role]workflows.RoleStatus{},
-		Reason: "bad kex", ReasonType: activities.TypeInvalidMultisigMessage}
-	completed := workflows.Status{EscrowID: "e1", State: workflows.StateCompleted, Roles: map[workflows.Role]workflows.RoleStatus{}}
-	noRoles := map[workflows.Role]workflows.RoleStatus{}
+	failed := escrow.Status{EscrowID: "e1", State: escrow.StateFailed, Roles: map[escrow.Role]escrow.RoleStatus{},
+		Reason: "bad kex", ReasonType: escrow.TypeInvalidMultisigMessage}
+	completed := escrow.Status{EscrowID: "e1", State: escrow.StateCompleted, Roles: map[escrow.Role]escrow.RoleStatus{}}
+	noRoles := map[escrow.Role]escrow.RoleStatus{}
 	tests := []struct {
 		name        string
 		give        *client.WorkflowExecutionDescription
 		giveQuery   any   // status the query answers
 		giveQErr    error // error of the query instead
 		giveGet     error // failure WorkflowRun.Get returns, when called
-		want        workflows.Status
+		want        escrow.Status
 		wantQueried bool
 	}{
 		{
 			name:        "running",
-			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.StateMaking),
+			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, escrow.StateMaking),
 			giveQuery:   making,
 			want:        making,
 			wantQueried: true,
 		},
 		{
 			name:        "completed, replayed by a worker",
-			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StateCompleted),
+			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, escrow.StateCompleted),
 			giveQuery:   completed,
 			want:        completed,
 			wantQueried: true,
 		},
 		{
 			name:        "failed, replayed by a worker",
-			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StateFailed),
+			give:        description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, escrow.StateFailed),
 			giveQuery:   failed,
 			want:        failed,
 			wantQueried: true,
 		},
 		{
 			name:      "terminated while making",
-			give:      description(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StateMaking),
+			give:      description(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, escrow.StateMaking),
 			giveQuery: making,
 			giveGet:   &temporal.TerminatedError{},
-			want: workflows.Status{EscrowID: "e1", State: workflows.StateFailed, Roles: making.Roles,
-				Reason: "the workflow was terminated", ReasonType: TypeTerminated},
+			want: escrow.Status{EscrowID: "e1", State: escrow.StateFailed, Roles: making.Roles,
+				Reason: "the workflow was terminated", ReasonType: escrow.TypeTerminated},
 			wantQueried: true,
 		},
 		{
 			name:     "failed, no worker answers",
-			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StateFailed),
+			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, escrow.StateFailed),
 			giveQErr: serviceerror.NewDeadlineExceeded("query timed out"),
-			giveGet:  setupFailure(activities.TypeDiskFull, "no space left on device"),
-			want: workflows.Status{EscrowID: "e1", State: workflows.StateFailed, Roles: noRoles,
-				Reason: "escrow setup failed: no space left on device (type: DiskFull, retryable: false): no space left on device", ReasonType: activities.TypeDiskFull},
+			giveGet:  setupFailure(escrow.TypeDiskFull, "no space left on device"),
+			want: escrow.Status{EscrowID: "e1", State: escrow.StateFailed, Roles: noRoles,
+				Reason: "escrow setup failed: no space left on device (type: DiskFull, retryable: false): no space left on device", ReasonType: escrow.TypeDiskFull},
 		},
 		{
 			name:     "completed, no worker answers",
-			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StateCompleted),
+			give:     description(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, escrow.StateCompleted),
 			giveQErr: serviceerror.NewDeadlineExceeded("query timed out"),
-			want:     workflows.Status{EscrowID: "e1", State: workflows.StateCompleted, Roles: noRoles},
+			want:     escrow.Status{EscrowID: "e1", State: escrow.StateCompleted, Roles: noRoles},
 		},
 	}
 	for _, tt := range tests {
@@ -562,13 +560,13 @@ func TestDescribe(t *testing.T) {
 			m := mocks.NewClient(t)
 			m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").Return(tt.give, nil).Once()
 			if tt.giveQErr != nil {
-				m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).Return(nil, tt.giveQErr).Once()
+				m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", escrow.StatusQuery).Return(nil, tt.giveQErr).Once()
 			} else {
-				m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).Return(value{tt.giveQuery}, nil).Once()
+				m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", escrow.StatusQuery).Return(value{tt.giveQuery}, nil).Once()
 			}
 			if tt.giveGet != nil {
 				run := mocks.NewWorkflowRun(t)
-				run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(workflowFailure(t, tt.giveGet)).Once()
+				run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(workflowFailure(t, tt.giveGet)).Once()
 				m.On("GetWorkflow", anyCtx, "escrow-e1", "run-1").Return(run).Once()
 			}
 
@@ -587,10 +585,10 @@ func TestDescribe(t *testing.T) {
 func TestDescribeRunningWithoutWorker(t *testing.T) {
 	m := mocks.NewClient(t)
 	m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").
-		Return(description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.StateMaking), nil).Once()
+		Return(description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, escrow.StateMaking), nil).Once()
 	qerr := serviceerror.NewDeadlineExceeded("no worker")
 	var deadline time.Time
-	m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).
+	m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", escrow.StatusQuery).
 		Run(func(args mock.Arguments) { deadline, _ = args.Get(0).(context.Context).Deadline() }).
 		Return(nil, qerr).Once()
 
@@ -599,7 +597,7 @@ func TestDescribeRunningWithoutWorker(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, d.Queried)
 	assert.ErrorIs(t, d.QueryError, qerr)
-	assert.Equal(t, workflows.Status{EscrowID: "e1", State: workflows.StateMaking, Roles: map[workflows.Role]workflows.RoleStatus{}}, d.Status)
+	assert.Equal(t, escrow.Status{EscrowID: "e1", State: escrow.StateMaking, Roles: map[escrow.Role]escrow.RoleStatus{}}, d.Status)
 	assert.WithinDuration(t, time.Now().Add(QueryTimeout), deadline, time.Second, "the query is bounded")
 }
 
@@ -607,8 +605,8 @@ func TestDescribeCallerDeadline(t *testing.T) {
 	m := mocks.NewClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.On("DescribeWorkflow", anyCtx, "escrow-e1", "").
-		Return(description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.StateMaking), nil).Once()
-	m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", workflows.StatusQuery).
+		Return(description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, escrow.StateMaking), nil).Once()
+	m.On("QueryWorkflow", anyCtx, "escrow-e1", "run-1", escrow.StatusQuery).
 		Run(func(mock.Arguments) { cancel() }).
 		Return(nil, context.Canceled).Once()
 
@@ -631,7 +629,7 @@ func TestList(t *testing.T) {
 	exec := func(id string, st enumspb.WorkflowExecutionStatus, sa *commonpb.SearchAttributes, closeTime *time.Time) *workflowpb.WorkflowExecutionInfo {
 		ex := &workflowpb.WorkflowExecutionInfo{
 			Execution:        &commonpb.WorkflowExecution{WorkflowId: "escrow-" + id, RunId: "run-" + id},
-			Type:             &commonpb.WorkflowType{Name: workflows.WorkflowName},
+			Type:             &commonpb.WorkflowType{Name: escrow.WorkflowName},
 			StartTime:        timestamppb.New(start),
 			Status:           st,
 			SearchAttributes: sa,
@@ -643,7 +641,7 @@ func TestList(t *testing.T) {
 	}
 	tests := []struct {
 		name         string
-		giveState    workflows.State
+		giveState    escrow.State
 		givePageSize int
 		givePages    [][]*workflowpb.WorkflowExecutionInfo
 		wantQuery    string
@@ -660,13 +658,13 @@ func TestList(t *testing.T) {
 			wantQuery:    `WorkflowType = "EscrowSetup"`,
 			wantPageSize: 1,
 			want: []Summary{
-				{EscrowID: "b", WorkflowID: "escrow-b", RunID: "run-b", State: workflows.StateMaking, Status: "Running", Start: start},
-				{EscrowID: "a", WorkflowID: "escrow-a", RunID: "run-a", State: workflows.StateCompleted, Status: "Completed", Start: start, Close: closed},
+				{EscrowID: "b", WorkflowID: "escrow-b", RunID: "run-b", State: escrow.StateMaking, Status: "Running", Start: start},
+				{EscrowID: "a", WorkflowID: "escrow-a", RunID: "run-a", State: escrow.StateCompleted, Status: "Completed", Start: start, Close: closed},
 			},
 		},
 		{
 			name:      "by state, default page size, no search attribute yet",
-			giveState: workflows.StateFailed,
+			giveState: escrow.StateFailed,
 			givePages: [][]*workflowpb.WorkflowExecutionInfo{
 				{exec("c", enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, nil, &closed)},
 			},
@@ -678,7 +676,7 @@ func TestList(t *testing.T) {
 		},
 		{
 			name:         "none",
-			giveState:    workflows.StateVerifying,
+			giveState:    escrow.StateVerifying,
 			givePageSize: 5000,
 			givePages:    [][]*workflowpb.WorkflowExecutionInfo{nil},
 			wantQuery:    `WorkflowType = "EscrowSetup" AND EscrowState = "VERIFYING"`,
@@ -732,8 +730,8 @@ func TestErrorsMatchDuplicate(t *testing.T) {
 	}{
 		{name: "start duplicate", give: &DuplicateEscrowError{EscrowID: "e"}, want: true},
 		{name: "wrapped start duplicate", give: fmt.Errorf("x: %w", &DuplicateEscrowError{EscrowID: "e"}), want: true},
-		{name: "failed as duplicate", give: &EscrowFailedError{EscrowID: "e", Type: activities.TypeDuplicateEscrow}, want: true},
-		{name: "failed otherwise", give: &EscrowFailedError{EscrowID: "e", Type: activities.TypeDiskFull}},
+		{name: "failed as duplicate", give: &EscrowFailedError{EscrowID: "e", Type: escrow.TypeDuplicateEscrow}, want: true},
+		{name: "failed otherwise", give: &EscrowFailedError{EscrowID: "e", Type: escrow.TypeDiskFull}},
 		{name: "not finished", give: &NotFinishedError{EscrowID: "e"}},
 	}
 	for _, tt := range tests {
@@ -746,8 +744,8 @@ func TestErrorsMatchDuplicate(t *testing.T) {
 func TestWaitRetriesAnExpiredPollButNotTheCallersDeadline(t *testing.T) {
 	m := mocks.NewClient(t)
 	run := mocks.NewWorkflowRun(t)
-	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(context.DeadlineExceeded).Once()
-	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(nil).Once()
+	run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(context.DeadlineExceeded).Once()
+	run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(nil).Once()
 	m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Twice()
 	res, err := New(m).Wait(context.Background(), "e1")
 	require.NoError(t, err, "the SDK's own 65 s poll deadline is not the caller's")
@@ -755,7 +753,7 @@ func TestWaitRetriesAnExpiredPollButNotTheCallersDeadline(t *testing.T) {
 
 	m = mocks.NewClient(t)
 	run = mocks.NewWorkflowRun(t)
-	run.On("Get", anyCtx, mock.AnythingOfType("*workflows.SetupResult")).Return(context.DeadlineExceeded).Once()
+	run.On("Get", anyCtx, mock.AnythingOfType("*escrow.SetupResult")).Return(context.DeadlineExceeded).Once()
 	m.On("GetWorkflow", anyCtx, "escrow-e1", "").Return(run).Once()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()

@@ -197,7 +197,7 @@ func (c *Client) WaitTrade(ctx context.Context, escrowID string) (*escrow.TradeS
 			continue
 		}
 		if typ, msg, ok := failure(err); ok {
-			return nil, &EscrowFailedError{EscrowID: escrowID, Type: typ, Message: msg, cause: err}
+			return nil, &EscrowFailedError{EscrowID: escrowID, Type: typ, Message: msg, Err: err}
 		}
 		return nil, tradeRPCError(escrowID, "wait for", err)
 	}

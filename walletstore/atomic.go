@@ -67,60 +67,6 @@ func DirFault(dir string) error {
 // stRdonly is ST_RDONLY of statfs(2)'s f_flags.
 const stRdonly = 0x1
 
-// CopyAtomic copies the regular file srcPath to the new file dstPath and
-// returns the number of bytes copied and their lowercase hex SHA-256, hashed
-// from the very bytes written to dstPath (not re-read from the source).
-//
-// The copy is all-or-nothing and never overwrites:
-//
-//  1. the data is streamed into a temporary file created next to dstPath
-//     (same directory, so same file system) named
-//     "." + base(dstPath) + ".<random>.tmp" with mode 0600;
-//  2. the temporary file is fsynced and closed, so its data is on stable
-//     storage before it gets its final name;
-//  3. it is published under dstPath with a hard link (link(2)), not with
-//     rename(2). rename silently replaces an existing target, so two
-//     racing writers could clobber each other's committed file; link
-//     fails with EEXIST instead, so an existing dstPath – in particular a
-//     committed wallet file – is never replaced, even by a concurrent
-//     process. The temporary name is then removed;
-//  4. the directory is fsynced. A file's name lives in its directory, not
-//     in the file: without this step a power loss right after a
-//     "successful" copy can make dstPath vanish (or, for the rename
-//     fallback, reappear as the old state), although the data blocks were
-//     synced.
-//
-// If the file system does not support hard links (link fails with EPERM,
-// ENOTSUP/EOPNOTSUPP or ENOSYS, as on FAT), CopyAtomic falls back to
-// checking that dstPath does not exist and renaming the temporary file onto
-// it. That fallback has a small check-then-rename race window in which a
-// concurrent writer of the same dstPath could be replaced; wallet
-// directories should live on a POSIX file system where this never happens.
-//
-// If dstPath already exists the error wraps ErrExists and nothing is written.
-// On any other failure the temporary file is removed, dstPath is left absent
-// (if CopyAtomic had already published it, for example when the final
-// directory fsync fails, it removes it again, but only if it is still the
-// file it created), and the returned error names the failing step ("open",
-// "create-temp", "read", "write", "fsync", "close", "link", "rename",
-// "fsync-dir", ...) and wraps the underlying error, e.g. syscall.ENOSPC
-// (see IsDiskFull). A partially written dstPath is never visible.
-func CopyAtomic(srcPath, dstPath string) (size int64, sha256hex string, err error) {
-	src, err := os.Open(srcPath)
-	if err != nil {
-		return 0, "", fmt.Errorf("walletstore: copy %s -> %s: open: %w", srcPath, dstPath, err)
-	}
-	defer func() { _ = src.Close() }()
-	if err := checkRegular(src, srcPath); err != nil {
-		return 0, "", fmt.Errorf("walletstore: copy %s -> %s: %w", srcPath, dstPath, err)
-	}
-	res, err := writeAtomic(src, dstPath, filePerm, false, nil)
-	if err != nil {
-		return 0, "", fmt.Errorf("walletstore: copy %s -> %s: %w", srcPath, dstPath, err)
-	}
-	return res.size, res.sum, nil
-}
-
 // AtomicWriteFile writes data to path so that readers (and a crash) observe
 // either the complete old content or the complete new content, never a
 // mixture or a truncated file: temp file in the same directory, write,
@@ -193,6 +139,42 @@ func (r *recordingWriter) Write(p []byte) (int, error) {
 // either replacing (rename) or not (link). check, if not nil, is called
 // after the data is synced and before it is published; a non-nil result
 // aborts the write. On error nothing new remains at dst or at the temp path.
+//
+// Without replace, the write is all-or-nothing and never overwrites (dstPath
+// is dst):
+//
+//  1. the data is streamed into a temporary file created next to dstPath
+//     (same directory, so same file system) named
+//     "." + base(dstPath) + ".<random>.tmp" with mode 0600;
+//  2. the temporary file is fsynced and closed, so its data is on stable
+//     storage before it gets its final name;
+//  3. it is published under dstPath with a hard link (link(2)), not with
+//     rename(2). rename silently replaces an existing target, so two
+//     racing writers could clobber each other's committed file; link
+//     fails with EEXIST instead, so an existing dstPath – in particular a
+//     committed wallet file – is never replaced, even by a concurrent
+//     process. The temporary name is then removed;
+//  4. the directory is fsynced. A file's name lives in its directory, not
+//     in the file: without this step a power loss right after a
+//     "successful" copy can make dstPath vanish (or, for the rename
+//     fallback, reappear as the old state), although the data blocks were
+//     synced.
+//
+// If the file system does not support hard links (link fails with EPERM,
+// ENOTSUP/EOPNOTSUPP or ENOSYS, as on FAT), writeAtomic without replace
+// falls back to checking that dstPath does not exist and renaming the
+// temporary file onto it. That fallback has a small check-then-rename race window in which a
+// concurrent writer of the same dstPath could be replaced; wallet
+// directories should live on a POSIX file system where this never happens.
+//
+// If dstPath already exists the error wraps ErrExists and nothing is written.
+// On any other failure the temporary file is removed, dstPath is left absent
+// (if writeAtomic had already published it, for example when the final
+// directory fsync fails, it removes it again, but only if it is still the
+// file it created), and the returned error names the failing step ("open",
+// "create-temp", "read", "write", "fsync", "close", "link", "rename",
+// "fsync-dir", ...) and wraps the underlying error, e.g. syscall.ENOSPC
+// (see IsDiskFull). A partially written dstPath is never visible.
 func writeAtomic(r io.Reader, dst string, perm os.FileMode, replace bool, check func(size int64, sum string) error) (res writeResult, err error) {
 	dir, base := filepath.Dir(dst), filepath.Base(dst)
 	if !replace {

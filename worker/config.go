@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 )
 
 // Environment variables read by ConfigFromEnv. Flags override them.

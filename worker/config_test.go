@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 func TestConfigPrecedence(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/walletstore"
 )
@@ -163,7 +164,7 @@ func (x *exporter) onFinish(ev activities.FinishEvent) {
 // export waits until ev's workflow run has closed, builds its export from
 // the history and writes it atomically to <dir>/escrow_<id>.json.
 func (x *exporter) export(ev activities.FinishEvent) (string, instrument.Escrow, error) {
-	if err := activities.ValidateEscrowID(ev.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(ev.EscrowID); err != nil {
 		return "", instrument.Escrow{}, err
 	}
 	if ev.WorkflowID == "" || ev.RunID == "" {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/instrument/historytest"
 )
@@ -115,7 +116,7 @@ func (r *fakeRun) Get(ctx context.Context, _ any) error {
 var escrowStart = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
 
 func finishEvent(id string) activities.FinishEvent {
-	return activities.FinishEvent{EscrowID: id, WorkflowID: "escrow-" + id, RunID: "run-" + id, Outcome: activities.OutcomeCompleted}
+	return activities.FinishEvent{EscrowID: id, WorkflowID: "escrow-" + id, RunID: "run-" + id, Outcome: escrow.OutcomeCompleted}
 }
 
 // testExporter returns an enabled exporter over f writing into a temp dir,

@@ -41,8 +41,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/activities"
-	"github.com/escrowflow/escrowflow/worker/pool"
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 // Names of escrowflow's own metrics.
@@ -63,14 +63,14 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 
 // escrowStates are the EscrowState values escrowflow_escrows reports, in the
 // workflow's order.
-var escrowStates = []workflows.State{
-	workflows.StateCreating, workflows.StatePreparing, workflows.StateMaking, workflows.StateExchanging,
-	workflows.StateVerifying, workflows.StateCompleted, workflows.StateFailed,
+var escrowStates = []escrow.State{
+	escrow.StateCreating, escrow.StatePreparing, escrow.StateMaking, escrow.StateExchanging,
+	escrow.StateVerifying, escrow.StateCompleted, escrow.StateFailed,
 }
 
 // escrowOutcomes are the outcomes escrowflow_escrows_finished_total starts
 // with at zero, so that rate() sees every series from the first scrape.
-var escrowOutcomes = []string{activities.OutcomeCompleted, activities.OutcomeFailed, activities.OutcomeCancelled}
+var escrowOutcomes = []string{escrow.OutcomeCompleted, escrow.OutcomeFailed, escrow.OutcomeCancelled}
 
 // methodName is what a wallet-rpc method name looks like; anything else is
 // reported as "other" so that a label can never carry a parameter.
@@ -311,9 +311,9 @@ func newEscrowCollector(c WorkflowCounter, namespace string, log *zap.Logger) *e
 }
 
 // escrowQuery is the visibility query for running escrows in state.
-func escrowQuery(state workflows.State) string {
+func escrowQuery(state escrow.State) string {
 	return fmt.Sprintf(`WorkflowType=%q AND ExecutionStatus="Running" AND %s=%q`,
-		workflows.WorkflowName, workflows.EscrowStateKey.GetName(), string(state))
+		escrow.WorkflowName, escrow.EscrowStateKey.GetName(), string(state))
 }
 
 // Describe implements prometheus.Collector.
@@ -357,7 +357,7 @@ func (c *escrowCollector) refresh() []int64 {
 // (the e2e tests beside a running demo, say) would otherwise fail on the
 // default port. stop shuts the endpoint down, waiting at most 5 s for
 // running scrapes, and closes the registry.
-func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err error) {
+func startMetrics(addr string, hl *health, log *zap.Logger) (m *Metrics, stop func(), err error) {
 	if addr == "" {
 		return nil, func() {}, nil
 	}
@@ -365,7 +365,7 @@ func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err er
 	if m, err = NewMetrics(log); err != nil {
 		return nil, nil, err
 	}
-	srv, err := serveMetrics(addr, m.Handler(), log)
+	srv, err := serveMetrics(addr, m.Handler(), hl, log)
 	if err != nil {
 		_ = m.Close(context.Background())
 		log.Error("metrics disabled", zap.String("address", addr), zap.Error(err))
@@ -382,7 +382,7 @@ func startMetrics(addr string, log *zap.Logger) (m *Metrics, stop func(), err er
 	}, nil
 }
 
-// metricsServer serves /metrics until shutdown.
+// metricsServer serves /metrics, /livez and /readyz until shutdown.
 type metricsServer struct {
 	srv  *http.Server
 	addr string
@@ -390,14 +390,16 @@ type metricsServer struct {
 }
 
 // serveMetrics listens on addr (host:port; port 0 picks a free one) and
-// serves h on /metrics. It logs "metrics listening" with the address.
-func serveMetrics(addr string, h http.Handler, log *zap.Logger) (*metricsServer, error) {
+// serves h on /metrics and hl on LivePath and ReadyPath. It logs "metrics
+// listening" with the address.
+func serveMetrics(addr string, h http.Handler, hl *health, log *zap.Logger) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h)
+	hl.register(mux)
 	s := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		addr: ln.Addr().String(),

@@ -22,7 +22,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
-	"github.com/escrowflow/escrowflow/worker/pool"
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/pool"
 )
 
 // scrape GETs h like Prometheus does and parses the text exposition.
@@ -105,9 +106,9 @@ func TestMetricsActivities(t *testing.T) {
 	am.RPCCall("make_multisig", 500*time.Millisecond, nil)
 	am.RPCCall("open_wallet", 10*time.Millisecond, errors.New("wallet_files_doesnt_correspond"))
 	am.RPCCall("open_wallet secret-password", time.Millisecond, nil) // not a method name
-	am.EscrowFinished(activities.OutcomeCompleted)
-	am.EscrowFinished(activities.OutcomeCompleted)
-	am.EscrowFinished(activities.OutcomeCancelled)
+	am.EscrowFinished(escrow.OutcomeCompleted)
+	am.EscrowFinished(escrow.OutcomeCompleted)
+	am.EscrowFinished(escrow.OutcomeCancelled)
 
 	mfs := scrape(t, m.Handler())
 
@@ -328,7 +329,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	var am activities.Metrics = m
 	am.LeaseWait(time.Second)
 	am.RPCCall("store", time.Second, nil)
-	am.EscrowFinished(activities.OutcomeFailed)
+	am.EscrowFinished(escrow.OutcomeFailed)
 	require.Nil(t, m.SDKHandler())
 	require.NoError(t, m.WatchPool(func() pool.Stats { return pool.Stats{} }))
 	require.NoError(t, m.WatchEscrows(&fakeCounter{}, "escrows"))
@@ -337,7 +338,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 
 func TestStartMetrics(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	m, stop, err := startMetrics("127.0.0.1:0", zap.New(core))
+	m, stop, err := startMetrics("127.0.0.1:0", nil, zap.New(core))
 	require.NoError(t, err)
 	require.NotNil(t, m)
 	listening := logs.FilterMessage("metrics listening").All()
@@ -357,7 +358,7 @@ func TestStartMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// The same address again: logged, and the worker goes on without.
-	m2, stop2, err := startMetrics(addr, zap.New(core))
+	m2, stop2, err := startMetrics(addr, nil, zap.New(core))
 	require.NoError(t, err)
 	require.Nil(t, m2)
 	stop2()
@@ -368,7 +369,7 @@ func TestStartMetrics(t *testing.T) {
 	_, err = http.Get("http://" + addr + "/metrics")
 	require.Error(t, err, "the endpoint is closed")
 
-	m, stop, err = startMetrics("", zap.New(core))
+	m, stop, err = startMetrics("", nil, zap.New(core))
 	require.NoError(t, err)
 	require.Nil(t, m, "empty address: metrics disabled")
 	stop()

@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -26,9 +27,9 @@ import (
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/worker/pool"
 	"github.com/escrowflow/escrowflow/workflows"
 )
 
@@ -82,7 +83,7 @@ func logConfig(log *zap.Logger, c Config) {
 	log.Info("configuration",
 		zap.String("temporal_address", c.TemporalAddress),
 		zap.String("namespace", c.Namespace),
-		zap.String("task_queue", workflows.TaskQueue),
+		zap.String("task_queue", escrow.TaskQueue),
 		zap.String("wallet_dir", c.WalletDir),
 		zap.Int("pool_size", c.PoolSize),
 		zap.String("wallet_rpc", c.WalletRPCBinary),
@@ -104,7 +105,9 @@ func logConfig(log *zap.Logger, c Config) {
 // Run runs the worker until ctx ends: it starts the wallet-rpc pool, dials
 // Temporal, registers the workflow and activities and polls the task queue.
 // On return every wallet-rpc process it started has been stopped. Run sets
-// the process umask to 077 and the wallet dir's mode to 0700.
+// the process umask to 077 and the wallet dir's mode to 0700. Its metrics
+// listener answers ReadyPath with 200 from when both Temporal workers poll
+// until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -117,18 +120,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	logConfig(log, cfg)
-	// Wallet files hold keys: whatever this process and its wallet-rpc
-	// children create is the owner's only (files 0600, dirs 0700). The
-	// umask is process-wide, which is what the worker process wants.
-	syscall.Umask(0o077)
-	walletDir, err := filepath.Abs(cfg.WalletDir)
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(walletDir, 0o700); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("wallet dir: %w", err)
-	}
-	store, err := walletstore.Open(walletDir)
+	walletDir, store, err := openWalletDir(cfg.WalletDir)
 	if err != nil {
 		return err
 	}
@@ -136,81 +128,41 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-
-	cd, err := cfg.Codec.load()
+	dc, stopCodec, err := startCodec(cfg.Codec, log)
 	if err != nil {
 		return err
 	}
-	dc := codec.Plain()
-	if cd != nil {
-		dc = cd.DataConverter()
-		log.Info("workflow payloads encrypted", zap.String("codec_key", cd.CurrentKeyID()))
-		if cfg.Codec.Address != "" {
-			stopCodec, err := serveCodec(cd, cfg.Codec, log)
-			if err != nil {
-				return fmt.Errorf("codec endpoint: %w", err)
-			}
-			defer stopCodec()
-		}
-	} else {
-		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
-	}
-
-	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), log) // nil when disabled
+	defer stopCodec()
+	hl := new(health)
+	metrics, stopMetrics, err := startMetrics(cfg.metricsAddress(), hl, log) // nil when disabled
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-
-	tc, err := client.Dial(client.Options{
-		HostPort:       cfg.TemporalAddress,
-		Namespace:      cfg.Namespace,
-		Logger:         SDKLogger(log),
-		MetricsHandler: metrics.SDKHandler(),
-		DataConverter:  dc,
-	})
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace,
+		Logger: SDKLogger(log), MetricsHandler: metrics.SDKHandler(), DataConverter: dc})
 	if err != nil {
 		return fmt.Errorf("dial temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	defer tc.Close()
-
-	p, err := pool.Start(ctx, pool.Config{
-		Binary:    cfg.WalletRPCBinary,
-		Size:      cfg.PoolSize,
-		WalletDir: walletDir,
-		Network:   cfg.Network,
-		// Wallet-rpc's own SSL only costs CPU on loopback (see pool.Config.SSL).
-		DaemonAddress: cfg.DaemonAddress,
-		TrustedDaemon: cfg.TrustedDaemon,
-		Login:         cfg.WalletRPCLogin,
-		ExtraArgs:     cfg.WalletRPCArgs,
-		Endpoints:     eps,
-		Logger:        log.Named("pool"),
-	})
+	p, err := startPool(ctx, cfg, walletDir, eps, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = p.Stop(stopCtx)
-		log.Info("wallet-rpc pool stopped")
-	}()
+	defer stopPool(p, log)
 	if err := metrics.WatchPool(p.Stats); err != nil {
 		return err
 	}
 	if err := metrics.WatchEscrows(tc, cfg.Namespace); err != nil {
 		return err
 	}
-
 	exports := newExporter(cfg, tc, dc, log.Named("instrumentation")) // nil unless cfg.Instrumentation
 	defer exports.close()
-
 	workerID, err := cfg.resolveWorkerID(walletDir)
 	if err != nil {
 		return err
 	}
-	hostQueue := workflows.HostTaskQueue(workerID)
+	hostQueue := escrow.HostTaskQueue(workerID)
 	var daemon activities.Daemon // nil without a daemon: trades fail NoDaemon
 	if cfg.DaemonAddress != "" {
 		daemon = rpcclient.NewDaemon(cfg.DaemonAddress, time.Minute)
@@ -237,30 +189,110 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Network:            cfg.Network,
 		WalletRPCVersion:   walletRPCVersion,
 	})
-	stockCtx, stopStock := context.WithCancel(ctx)
-	stockDone := make(chan struct{})
-	go func() { defer close(stockDone); activities.RunStock(stockCtx, acts) }()
-	defer func() { stopStock(); <-stockDone }()
-	// The shared queue runs workflows and ClaimEscrow (any worker may
-	// claim); the worker's own queue runs the wallet activities of the
-	// escrows it claimed, next to their files.
-	shared := sdkworker.New(tc, workflows.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	defer runStock(ctx, acts)()
+	stopWorkers, err := startWorkers(tc, cfg.ShutdownTimeout, acts, hostQueue)
+	if err != nil {
+		return err
+	}
+	log.Info("worker started", zap.String("task_queue", escrow.TaskQueue), zap.String("host_task_queue", hostQueue),
+		zap.String("worker_id", workerID), zap.Int("pool_size", p.Stats().Size))
+	hl.setReady(true)
+	<-ctx.Done()
+	hl.setReady(false)
+	log.Info("worker stopping")
+	stopWorkers()
+	return nil
+}
+
+// openWalletDir makes dir the owner's only (umask 077 for this process and
+// its wallet-rpc children, mode 0700) and opens the store in it.
+func openWalletDir(dir string) (string, *walletstore.Store, error) {
+	// Wallet files hold keys: whatever this process and its wallet-rpc
+	// children create is the owner's only (files 0600, dirs 0700). The
+	// umask is process-wide, which is what the worker process wants.
+	syscall.Umask(0o077)
+	walletDir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.Chmod(walletDir, 0o700); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, fmt.Errorf("wallet dir: %w", err)
+	}
+	store, err := walletstore.Open(walletDir)
+	return walletDir, store, err
+}
+
+// startCodec loads the key ring and serves the codec endpoint when
+// configured; it returns the data converter and the endpoint's stop.
+func startCodec(cfg CodecConfig, log *zap.Logger) (converter.DataConverter, func(), error) {
+	cd, err := cfg.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cd == nil {
+		log.Warn("workflow payloads are NOT encrypted: multisig messages are stored in plaintext in workflow history; set " + EnvCodecKeysFile)
+		return codec.Plain(), func() {}, nil
+	}
+	log.Info("workflow payloads encrypted", zap.String("codec_key", cd.CurrentKeyID()))
+	stop := func() {}
+	if cfg.Address != "" {
+		if stop, err = serveCodec(cd, cfg, log); err != nil {
+			return nil, nil, fmt.Errorf("codec endpoint: %w", err)
+		}
+	}
+	return cd.DataConverter(), stop, nil
+}
+
+// startPool starts the wallet-rpc pool over walletDir.
+func startPool(ctx context.Context, cfg Config, walletDir string, eps []pool.Endpoint, log *zap.Logger) (*pool.Pool, error) {
+	return pool.Start(ctx, pool.Config{
+		Binary:    cfg.WalletRPCBinary,
+		Size:      cfg.PoolSize,
+		WalletDir: walletDir,
+		Network:   cfg.Network,
+		// Wallet-rpc's own SSL only costs CPU on loopback (see pool.Config.SSL).
+		DaemonAddress: cfg.DaemonAddress,
+		TrustedDaemon: cfg.TrustedDaemon,
+		Login:         cfg.WalletRPCLogin,
+		ExtraArgs:     cfg.WalletRPCArgs,
+		Endpoints:     eps,
+		Logger:        log.Named("pool"),
+	})
+}
+
+// stopPool stops p within 20 s.
+func stopPool(p *pool.Pool, log *zap.Logger) {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = p.Stop(stopCtx)
+	log.Info("wallet-rpc pool stopped")
+}
+
+// runStock runs the warm wallet stock until the returned stop is called.
+func runStock(ctx context.Context, acts *activities.Activities) (stop func()) {
+	stockCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); activities.RunStock(stockCtx, acts) }()
+	return func() { cancel(); <-done }
+}
+
+// startWorkers starts the two Temporal workers: the shared queue runs
+// workflows and ClaimEscrow (any worker may claim); the worker's own queue
+// runs the wallet activities of the escrows it claimed, next to their
+// files. stop stops both, the shared one first.
+func startWorkers(tc client.Client, shutdown time.Duration, acts *activities.Activities, hostQueue string) (stop func(), err error) {
+	shared := sdkworker.New(tc, escrow.TaskQueue, sdkworker.Options{WorkerStopTimeout: shutdown})
 	Register(shared, acts)
-	host := sdkworker.New(tc, hostQueue, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	host := sdkworker.New(tc, hostQueue, sdkworker.Options{WorkerStopTimeout: shutdown})
 	host.RegisterActivity(acts)
 	if err := host.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", hostQueue, err)
+		return nil, fmt.Errorf("start worker on %s: %w", hostQueue, err)
 	}
-	defer host.Stop()
 	if err := shared.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
+		host.Stop()
+		return nil, fmt.Errorf("start worker on %s: %w", escrow.TaskQueue, err)
 	}
-	log.Info("worker started", zap.String("task_queue", workflows.TaskQueue), zap.String("host_task_queue", hostQueue),
-		zap.String("worker_id", workerID), zap.Int("pool_size", p.Stats().Size))
-	<-ctx.Done()
-	log.Info("worker stopping")
-	shared.Stop()
-	return nil
+	return func() { shared.Stop(); host.Stop() }, nil
 }
 
 var versionPattern = regexp.MustCompile(`\(v(\d+\.\d+\.\d+\.\d+)[^)]*\)`)
@@ -312,7 +344,7 @@ func (v visibilityRuns) OtherRuns(ctx context.Context, workflowID, runID string)
 
 // Register registers the EscrowSetup and EscrowTrade workflows and acts on w.
 func Register(w sdkworker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
 	w.RegisterActivity(acts)
 }

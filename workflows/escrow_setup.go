@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // a is only used to name activity methods; the worker registers the real
@@ -31,7 +32,7 @@ var StepOptions = workflow.ActivityOptions{
 		BackoffCoefficient:     2,
 		MaximumInterval:        20 * time.Second,
 		MaximumAttempts:        12,
-		NonRetryableErrorTypes: activities.NonRetryableTypes,
+		NonRetryableErrorTypes: escrow.NonRetryableTypes,
 	},
 }
 
@@ -46,7 +47,7 @@ var FinishOptions = workflow.ActivityOptions{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        20 * time.Second,
-		NonRetryableErrorTypes: activities.NonRetryableTypes,
+		NonRetryableErrorTypes: escrow.NonRetryableTypes,
 	},
 }
 
@@ -62,9 +63,9 @@ type setup struct {
 	// wallet files; "" runs wallet activities on the workflow's queue.
 	hostQueue  string
 	workerLost time.Duration
-	status     Status
-	result     SetupResult
-	snapshots  [3]string // per role (index in Roles), last committed snapshot
+	status     escrow.Status
+	result     escrow.SetupResult
+	snapshots  [3]string // per role (index in escrow.Roles), last committed snapshot
 	infos      [3]string // per role, its latest multisig message
 }
 
@@ -75,29 +76,29 @@ type setup struct {
 // roles' final wallet snapshots and per-round timings. On failure or
 // cancellation it frees the escrow's wallet-rpc processes, parks its wallet
 // files and ends FAILED with the reason's error type.
-func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
+func EscrowSetup(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
 	s := &setup{ctx: ctx, workerLost: in.WorkerLostAfter}
 	if s.workerLost <= 0 {
-		s.workerLost = DefaultWorkerLostAfter
+		s.workerLost = escrow.DefaultWorkerLostAfter
 	}
-	s.status = Status{EscrowID: in.EscrowID, State: StateCreating, Roles: map[Role]RoleStatus{}}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+	s.status = escrow.Status{EscrowID: in.EscrowID, State: escrow.StateCreating, Roles: map[escrow.Role]escrow.RoleStatus{}}
+	if err := workflow.SetQueryHandler(ctx, escrow.StatusQuery, func() (escrow.Status, error) {
 		return s.status, nil
 	}); err != nil {
 		return nil, err
 	}
-	if in.malformed != "" {
-		reason := "invalid workflow input: " + in.malformed
-		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, activities.TypeInvalidInput
+	if in.Malformed() != "" {
+		reason := "invalid workflow input: " + in.Malformed()
+		s.status.State, s.status.Reason, s.status.ReasonType = escrow.StateFailed, reason, escrow.TypeInvalidInput
 		_ = s.upsertState()
-		return nil, temporal.NewNonRetryableApplicationError(reason, activities.TypeInvalidInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError(reason, escrow.TypeInvalidInput, nil)
 	}
-	if err := ValidateEscrowID(in.EscrowID); err != nil {
-		s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, err.Error(), activities.TypeInvalidInput
+	if err := escrow.ValidateEscrowID(in.EscrowID); err != nil {
+		s.status.State, s.status.Reason, s.status.ReasonType = escrow.StateFailed, err.Error(), escrow.TypeInvalidInput
 		_ = s.upsertState()
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.TypeInvalidInput, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypeInvalidInput, err)
 	}
-	s.result = SetupResult{EscrowID: in.EscrowID, Wallets: map[Role]WalletResult{}}
+	s.result = escrow.SetupResult{EscrowID: in.EscrowID, Wallets: map[escrow.Role]escrow.WalletResult{}}
 	started := workflow.Now(ctx)
 
 	err := s.run(in, started)
@@ -108,9 +109,9 @@ func EscrowSetup(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
 }
 
 // run performs the rounds; any error is handled by fail.
-func (s *setup) run(in SetupInput, started time.Time) error {
+func (s *setup) run(in escrow.SetupInput, started time.Time) error {
 	ctx := s.ctx
-	if err := s.setState(StateCreating); err != nil {
+	if err := s.setState(escrow.StateCreating); err != nil {
 		return err
 	}
 	var claim activities.ClaimOutput
@@ -123,55 +124,55 @@ func (s *setup) run(in SetupInput, started time.Time) error {
 	}
 	fctx := s.hostOptions(ctx, FinishOptions)
 
-	if _, err := s.round(RoundCreate, a.CreateWallet, nil); err != nil {
+	if _, err := s.round(escrow.RoundCreate, a.CreateWallet, nil); err != nil {
 		return err
 	}
-	if err := s.setState(StatePreparing); err != nil {
+	if err := s.setState(escrow.StatePreparing); err != nil {
 		return err
 	}
-	if _, err := s.round(RoundPrepare, a.PrepareMultisig, nil); err != nil {
+	if _, err := s.round(escrow.RoundPrepare, a.PrepareMultisig, nil); err != nil {
 		return err
 	}
-	if err := s.setState(StateMaking); err != nil {
+	if err := s.setState(escrow.StateMaking); err != nil {
 		return err
 	}
-	if _, err := s.round(RoundMake, a.MakeMultisig, s.peers); err != nil {
+	if _, err := s.round(escrow.RoundMake, a.MakeMultisig, s.peers); err != nil {
 		return err
 	}
-	if err := s.setState(StateExchanging); err != nil {
+	if err := s.setState(escrow.StateExchanging); err != nil {
 		return err
 	}
-	if _, err := s.round(RoundExchange1, a.ExchangeMultisigKeys, s.peers); err != nil {
+	if _, err := s.round(escrow.RoundExchange1, a.ExchangeMultisigKeys, s.peers); err != nil {
 		return err
 	}
-	final, err := s.round(RoundExchange2, a.ExchangeMultisigKeys, s.peers)
+	final, err := s.round(escrow.RoundExchange2, a.ExchangeMultisigKeys, s.peers)
 	if err != nil {
 		return err
 	}
-	if err := s.setState(StateVerifying); err != nil {
+	if err := s.setState(escrow.StateVerifying); err != nil {
 		return err
 	}
-	verified, err := s.round(RoundVerify, a.VerifyMultisig, nil)
+	verified, err := s.round(escrow.RoundVerify, a.VerifyMultisig, nil)
 	if err != nil {
 		return err
 	}
 	if err := check(final, verified); err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.TypeVerificationFailed, err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypeVerificationFailed, err)
 	}
 
 	s.result.MultisigAddress = verified[0].Address
 	s.result.HostTaskQueue = s.hostQueue
-	keep := make([]string, 0, len(Roles))
-	for i, role := range Roles {
-		s.result.Wallets[role] = WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
+	keep := make([]string, 0, len(escrow.Roles))
+	for i, role := range escrow.Roles {
+		s.result.Wallets[role] = escrow.WalletResult{Wallet: s.snapshots[i], Address: verified[i].Address}
 		keep = append(keep, s.snapshots[i])
 	}
-	finish := activities.FinishInput{EscrowID: in.EscrowID, Outcome: activities.OutcomeCompleted, Keep: keep,
+	finish := activities.FinishInput{EscrowID: in.EscrowID, Outcome: escrow.OutcomeCompleted, Keep: keep,
 		DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
 	if err := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); err != nil {
 		return err
 	}
-	return s.setState(StateCompleted)
+	return s.setState(escrow.StateCompleted)
 }
 
 // check verifies that every role is a ready 2-of-3 multisig wallet and that
@@ -179,18 +180,18 @@ func (s *setup) run(in SetupInput, started time.Time) error {
 func check(final, verified [3]activities.StepOutput) error {
 	want := final[0].Address
 	if want == "" {
-		return &activities.VerificationError{Reason: "the last exchange round returned no address"}
+		return &escrow.VerificationError{Reason: "the last exchange round returned no address"}
 	}
-	for i, role := range Roles {
+	for i, role := range escrow.Roles {
 		v := verified[i]
 		switch {
 		case !v.Multisig || !v.Ready:
-			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet is not a ready multisig wallet", role)}
-		case v.Threshold != activities.Threshold || v.Total != activities.Total:
-			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet is %d-of-%d, want %d-of-%d",
-				role, v.Threshold, v.Total, activities.Threshold, activities.Total)}
+			return &escrow.VerificationError{Reason: fmt.Sprintf("%s wallet is not a ready multisig wallet", role)}
+		case v.Threshold != escrow.Threshold || v.Total != escrow.Total:
+			return &escrow.VerificationError{Reason: fmt.Sprintf("%s wallet is %d-of-%d, want %d-of-%d",
+				role, v.Threshold, v.Total, escrow.Threshold, escrow.Total)}
 		case final[i].Address != want || v.Address != want:
-			return &activities.VerificationError{Reason: fmt.Sprintf("%s wallet reports a different address", role)}
+			return &escrow.VerificationError{Reason: fmt.Sprintf("%s wallet reports a different address", role)}
 		}
 	}
 	return nil
@@ -199,8 +200,8 @@ func check(final, verified [3]activities.StepOutput) error {
 // peers returns the messages role i receives: its two peers' latest, in
 // role order.
 func (s *setup) peers(i int) []string {
-	out := make([]string, 0, len(Roles)-1)
-	for j := range Roles {
+	out := make([]string, 0, len(escrow.Roles)-1)
+	for j := range escrow.Roles {
 		if j != i {
 			out = append(out, s.infos[j])
 		}
@@ -211,41 +212,41 @@ func (s *setup) peers(i int) []string {
 // round runs one step for the three roles in parallel and waits for all
 // three, recording each role's timing as it finishes. It returns the first
 // error after every role's activity has ended.
-func (s *setup) round(r Round, activity any, peers func(i int) []string) ([3]activities.StepOutput, error) {
+func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) ([3]activities.StepOutput, error) {
 	ctx := s.hostOptions(s.ctx, StepOptions)
 	var outs [3]activities.StepOutput
 	var errs [3]error
 	sel := workflow.NewSelector(ctx)
 	started := workflow.Now(ctx)
-	for i, role := range Roles {
+	for i, role := range escrow.Roles {
 		in := activities.StepInput{EscrowID: s.status.EscrowID, Role: string(role), Round: string(r), Snapshot: s.snapshots[i]}
 		if peers != nil {
 			in.PeerInfos = peers(i)
 		}
-		s.status.Roles[role] = RoleStatus{Round: r, Step: "running"}
+		s.status.Roles[role] = escrow.RoleStatus{Round: r, Step: "running"}
 		sel.AddFuture(workflow.ExecuteActivity(ctx, activity, in), func(f workflow.Future) {
 			errs[i] = f.Get(ctx, &outs[i])
 			step := "done"
 			if errs[i] != nil {
 				step = "failed"
 			}
-			s.status.Roles[role] = RoleStatus{Round: r, Step: step}
-			s.result.Rounds = append(s.result.Rounds, RoundTiming{
+			s.status.Roles[role] = escrow.RoleStatus{Round: r, Step: step}
+			s.result.Rounds = append(s.result.Rounds, escrow.RoundTiming{
 				Round: r, Role: role, Started: started, Finished: workflow.Now(ctx),
 				Attempts: outs[i].Attempt, LeaseWaitMs: outs[i].LeaseWaitMs, RPCMs: outs[i].RPCMs,
 				Recovered: outs[i].Recovered,
 			})
 		})
 	}
-	for range Roles {
+	for range escrow.Roles {
 		sel.Select(ctx)
 	}
-	for i := range Roles {
+	for i := range escrow.Roles {
 		if errs[i] != nil {
 			return outs, errs[i]
 		}
 	}
-	for i := range Roles {
+	for i := range escrow.Roles {
 		s.snapshots[i] = outs[i].Snapshot
 		if outs[i].MultisigInfo != "" {
 			s.infos[i] = outs[i].MultisigInfo
@@ -265,44 +266,44 @@ func (s *setup) hostOptions(ctx workflow.Context, opts workflow.ActivityOptions)
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
-func (s *setup) setState(st State) error {
+func (s *setup) setState(st escrow.State) error {
 	s.status.State = st
 	return s.upsertState()
 }
 
 func (s *setup) upsertState() error {
-	return workflow.UpsertTypedSearchAttributes(s.ctx, EscrowStateKey.ValueSet(string(s.status.State)))
+	return workflow.UpsertTypedSearchAttributes(s.ctx, escrow.EscrowStateKey.ValueSet(string(s.status.State)))
 }
 
 // fail records the failure, frees the escrow's processes and parks its
 // files (also after cancellation, on a disconnected context), and returns
 // the error the workflow ends with.
 func (s *setup) fail(err error, started time.Time) error {
-	outcome, reasonType, reason := activities.OutcomeFailed, "Unknown", err.Error()
+	outcome, reasonType, reason := escrow.OutcomeFailed, escrow.TypeUnknown, err.Error()
 	var appErr *temporal.ApplicationError
 	var timeout *temporal.TimeoutError
 	switch {
 	case temporal.IsCanceledError(err):
-		outcome, reasonType, reason = activities.OutcomeCancelled, "Cancelled", "cancelled"
+		outcome, reasonType, reason = escrow.OutcomeCancelled, escrow.TypeCancelled, "cancelled"
 	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
-		reasonType = activities.TypeWorkerLost
+		reasonType = escrow.TypeWorkerLost
 		reason = fmt.Sprintf("the worker holding the wallets (task queue %s) did not poll for %s", s.hostQueue, s.workerLost)
 	case errors.As(err, &appErr):
 		reasonType, reason = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeout):
-		reasonType = "Timeout"
+		reasonType = escrow.TypeTimeout
 	}
-	s.status.State, s.status.Reason, s.status.ReasonType = StateFailed, reason, reasonType
+	s.status.State, s.status.Reason, s.status.ReasonType = escrow.StateFailed, reason, reasonType
 
 	ctx, _ := workflow.NewDisconnectedContext(s.ctx)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, EscrowStateKey.ValueSet(string(StateFailed)))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, escrow.EscrowStateKey.ValueSet(string(escrow.StateFailed)))
 	fctx := s.hostOptions(ctx, FinishOptions)
 	finish := activities.FinishInput{EscrowID: s.status.EscrowID, Outcome: outcome, Reason: reason,
 		ReasonType: reasonType, DurationMs: workflow.Now(ctx).Sub(started).Milliseconds()}
 	if ferr := workflow.ExecuteActivity(fctx, a.FinishEscrow, finish).Get(ctx, nil); ferr != nil {
 		workflow.GetLogger(ctx).Error("finishing a failed escrow failed", "error", ferr)
 	}
-	if outcome == activities.OutcomeCancelled {
+	if outcome == escrow.OutcomeCancelled {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError("escrow setup failed: "+reason, reasonType, err)

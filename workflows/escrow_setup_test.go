@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // fakeProtocol plays the wallets of the three roles: every message names
@@ -38,9 +39,9 @@ func newFake(t *testing.T) *fakeProtocol {
 func msg(round, role string) string { return "Multisig-" + round + "-" + role }
 
 var prevRound = map[string]string{
-	string(RoundMake):      string(RoundPrepare),
-	string(RoundExchange1): string(RoundMake),
-	string(RoundExchange2): string(RoundExchange1),
+	string(escrow.RoundMake):      string(escrow.RoundPrepare),
+	string(escrow.RoundExchange1): string(escrow.RoundMake),
+	string(escrow.RoundExchange2): string(escrow.RoundExchange1),
 }
 
 func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activities.StepOutput, error) {
@@ -57,7 +58,7 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 	}
 	if prev, ok := prevRound[in.Round]; ok {
 		var want []string
-		for _, r := range Roles {
+		for _, r := range escrow.Roles {
 			if string(r) != in.Role {
 				want = append(want, msg(prev, string(r)))
 			}
@@ -68,7 +69,7 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 		}
 	}
 	wantSnap := ""
-	if in.Round != string(RoundCreate) {
+	if in.Round != string(escrow.RoundCreate) {
 		wantSnap = "snap-" + in.Role
 	}
 	if in.Snapshot != wantSnap && in.Snapshot != "snap-"+in.Role+"-final" {
@@ -80,11 +81,11 @@ func (f *fakeProtocol) step(ctx context.Context, in activities.StepInput) (activ
 	}
 	out := activities.StepOutput{Snapshot: "snap-" + in.Role, Attempt: int32(n), LeaseWaitMs: 1, RPCMs: 10}
 	switch in.Round {
-	case string(RoundPrepare), string(RoundMake), string(RoundExchange1):
+	case string(escrow.RoundPrepare), string(escrow.RoundMake), string(escrow.RoundExchange1):
 		out.MultisigInfo = msg(in.Round, in.Role)
-	case string(RoundExchange2):
+	case string(escrow.RoundExchange2):
 		out.Address, out.Snapshot = addr, "snap-"+in.Role+"-final"
-	case string(RoundVerify):
+	case string(escrow.RoundVerify):
 		out.Snapshot = in.Snapshot
 		out.Address, out.Multisig, out.Ready, out.Threshold, out.Total = addr, true, true, 2, 3
 	}
@@ -110,7 +111,7 @@ func TestEscrowSetup(t *testing.T) { suite.Run(t, new(setupSuite)) }
 
 func (s *setupSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(EscrowSetup, workflow.RegisterOptions{Name: WorkflowName})
+	s.env.RegisterWorkflowWithOptions(EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	s.env.RegisterActivity(&activities.Activities{})
 	s.fake = newFake(s.T())
 	s.hostQueue = ""
@@ -127,58 +128,58 @@ func (s *setupSuite) mockActivities(makeDelay time.Duration) {
 	s.env.OnActivity(a.FinishEscrow, mock.Anything, mock.Anything).Return(s.fake.finish)
 }
 
-func (s *setupSuite) status() Status {
-	v, err := s.env.QueryWorkflow(StatusQuery)
+func (s *setupSuite) status() escrow.Status {
+	v, err := s.env.QueryWorkflow(escrow.StatusQuery)
 	s.Require().NoError(err)
-	var st Status
+	var st escrow.Status
 	s.Require().NoError(v.Get(&st))
 	return st
 }
 
 func (s *setupSuite) TestHappyPath() {
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-1"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-1"})
 	s.Require().True(s.env.IsWorkflowCompleted())
 	s.Require().NoError(s.env.GetWorkflowError())
-	var res SetupResult
+	var res escrow.SetupResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
 
 	s.Equal("order-1", res.EscrowID)
 	s.Equal("9multisig", res.MultisigAddress)
-	for _, role := range Roles {
-		s.Equal(WalletResult{Wallet: "snap-" + string(role) + "-final", Address: "9multisig"}, res.Wallets[role])
+	for _, role := range escrow.Roles {
+		s.Equal(escrow.WalletResult{Wallet: "snap-" + string(role) + "-final", Address: "9multisig"}, res.Wallets[role])
 	}
 	s.Len(res.Rounds, 6*3)
 	for _, r := range res.Rounds {
 		s.EqualValues(1, r.Attempts, "%s/%s", r.Round, r.Role)
 		s.False(r.Finished.Before(r.Started))
 	}
-	s.Equal(StateCompleted, s.status().State)
+	s.Equal(escrow.StateCompleted, s.status().State)
 	s.Require().Len(s.fake.finishes, 1)
-	s.Equal(activities.OutcomeCompleted, s.fake.finishes[0].Outcome)
+	s.Equal(escrow.OutcomeCompleted, s.fake.finishes[0].Outcome)
 	s.ElementsMatch([]string{"snap-buyer-final", "snap-vendor-final", "snap-arbiter-final"}, s.fake.finishes[0].Keep)
-	for _, r := range []Round{RoundCreate, RoundPrepare, RoundMake, RoundExchange1, RoundExchange2, RoundVerify} {
-		for _, role := range Roles {
+	for _, r := range []escrow.Round{escrow.RoundCreate, escrow.RoundPrepare, escrow.RoundMake, escrow.RoundExchange1, escrow.RoundExchange2, escrow.RoundVerify} {
+		for _, role := range escrow.Roles {
 			s.Equal(1, s.fake.calls[string(r)+"/"+string(role)], "%s/%s", r, role)
 		}
 	}
 }
 
 func (s *setupSuite) TestRetriedRoleDoesNotRedoPeers() {
-	s.fake.failOnce[string(RoundMake)+"/vendor"] = temporal.NewApplicationError("wallet-rpc died", activities.TypeWalletUnavailable)
+	s.fake.failOnce[string(escrow.RoundMake)+"/vendor"] = temporal.NewApplicationError("wallet-rpc died", escrow.TypeWalletUnavailable)
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-2"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-2"})
 	s.Require().True(s.env.IsWorkflowCompleted())
 	s.Require().NoError(s.env.GetWorkflowError())
-	s.Equal(2, s.fake.calls[string(RoundMake)+"/vendor"])
-	s.Equal(1, s.fake.calls[string(RoundMake)+"/buyer"])
-	s.Equal(1, s.fake.calls[string(RoundMake)+"/arbiter"])
-	s.Equal(1, s.fake.calls[string(RoundCreate)+"/vendor"])
-	var res SetupResult
+	s.Equal(2, s.fake.calls[string(escrow.RoundMake)+"/vendor"])
+	s.Equal(1, s.fake.calls[string(escrow.RoundMake)+"/buyer"])
+	s.Equal(1, s.fake.calls[string(escrow.RoundMake)+"/arbiter"])
+	s.Equal(1, s.fake.calls[string(escrow.RoundCreate)+"/vendor"])
+	var res escrow.SetupResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
 	for _, r := range res.Rounds {
 		want := int32(1)
-		if r.Round == RoundMake && r.Role == Vendor {
+		if r.Round == escrow.RoundMake && r.Role == escrow.Vendor {
 			want = 2
 		}
 		s.Equal(want, r.Attempts, "%s/%s", r.Round, r.Role)
@@ -186,70 +187,70 @@ func (s *setupSuite) TestRetriedRoleDoesNotRedoPeers() {
 }
 
 func (s *setupSuite) TestNonRetryableFailureEndsFailed() {
-	s.fake.failOnce[string(RoundExchange1)+"/arbiter"] = temporal.NewNonRetryableApplicationError(
-		"bad kex message", activities.TypeInvalidMultisigMessage, nil)
+	s.fake.failOnce[string(escrow.RoundExchange1)+"/arbiter"] = temporal.NewNonRetryableApplicationError(
+		"bad kex message", escrow.TypeInvalidMultisigMessage, nil)
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-3"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-3"})
 	s.Require().True(s.env.IsWorkflowCompleted())
 	err := s.env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(err, &appErr), "%v", err)
-	s.Equal(activities.TypeInvalidMultisigMessage, appErr.Type())
-	s.Equal(1, s.fake.calls[string(RoundExchange1)+"/arbiter"], "a non-retryable error is not retried")
-	s.Equal(0, s.fake.calls[string(RoundExchange2)+"/buyer"])
+	s.Equal(escrow.TypeInvalidMultisigMessage, appErr.Type())
+	s.Equal(1, s.fake.calls[string(escrow.RoundExchange1)+"/arbiter"], "a non-retryable error is not retried")
+	s.Equal(0, s.fake.calls[string(escrow.RoundExchange2)+"/buyer"])
 
 	st := s.status()
-	s.Equal(StateFailed, st.State)
-	s.Equal(activities.TypeInvalidMultisigMessage, st.ReasonType)
-	s.Equal("failed", st.Roles[Arbiter].Step)
+	s.Equal(escrow.StateFailed, st.State)
+	s.Equal(escrow.TypeInvalidMultisigMessage, st.ReasonType)
+	s.Equal("failed", st.Roles[escrow.Arbiter].Step)
 	s.Require().Len(s.fake.finishes, 1)
-	s.Equal(activities.OutcomeFailed, s.fake.finishes[0].Outcome)
-	s.Equal(activities.TypeInvalidMultisigMessage, s.fake.finishes[0].ReasonType)
+	s.Equal(escrow.OutcomeFailed, s.fake.finishes[0].Outcome)
+	s.Equal(escrow.TypeInvalidMultisigMessage, s.fake.finishes[0].ReasonType)
 }
 
 func (s *setupSuite) TestAddressMismatchFailsVerification() {
 	s.fake.address["vendor"] = "9other"
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-4"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-4"})
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
-	s.Equal(activities.TypeVerificationFailed, appErr.Type())
-	s.Equal(StateFailed, s.status().State)
+	s.Equal(escrow.TypeVerificationFailed, appErr.Type())
+	s.Equal(escrow.StateFailed, s.status().State)
 }
 
 func (s *setupSuite) TestInvalidEscrowIDTouchesNothing() {
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "../etc"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "../etc"})
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
-	s.Equal(activities.TypeInvalidInput, appErr.Type())
+	s.Equal(escrow.TypeInvalidInput, appErr.Type())
 	s.Empty(s.fake.calls)
 	s.Empty(s.fake.finishes)
 }
 
 func (s *setupSuite) TestCancellationParksAndFrees() {
 	s.env.RegisterDelayedCallback(func() {
-		s.Equal(StateMaking, s.status().State)
+		s.Equal(escrow.StateMaking, s.status().State)
 		s.env.CancelWorkflow()
 	}, 30*time.Minute)
 	// MAKING does not finish before the cancellation: each call takes an hour.
 	s.mockActivities(time.Hour)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-5"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-5"})
 	s.Require().True(s.env.IsWorkflowCompleted())
 	err := s.env.GetWorkflowError()
 	s.Require().Error(err)
 	s.True(temporal.IsCanceledError(err), "%v", err)
 	st := s.status()
-	s.Equal(StateFailed, st.State)
+	s.Equal(escrow.StateFailed, st.State)
 	s.Equal("Cancelled", st.ReasonType)
 	s.Require().Len(s.fake.finishes, 1)
-	s.Equal(activities.OutcomeCancelled, s.fake.finishes[0].Outcome)
+	s.Equal(escrow.OutcomeCancelled, s.fake.finishes[0].Outcome)
 }
 
 func (s *setupSuite) TestWalletActivitiesRunOnTheClaimingWorkersQueue() {
-	s.hostQueue = HostTaskQueue("w1")
+	s.hostQueue = escrow.HostTaskQueue("w1")
 	s.mockActivities(0)
-	s.env.ExecuteWorkflow(EscrowSetup, SetupInput{EscrowID: "order-6"})
+	s.env.ExecuteWorkflow(EscrowSetup, escrow.SetupInput{EscrowID: "order-6"})
 	s.Require().NoError(s.env.GetWorkflowError())
-	s.Equal(map[string]int{HostTaskQueue("w1"): 18}, s.fake.queues, "all 18 wallet steps on the worker's own queue")
+	s.Equal(map[string]int{escrow.HostTaskQueue("w1"): 18}, s.fake.queues, "all 18 wallet steps on the worker's own queue")
 }

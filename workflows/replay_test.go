@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
 // The replay tests replay histories recorded from real runs of EscrowSetup
@@ -40,7 +41,7 @@ func historyFiles(t *testing.T) []string {
 func replay(t *testing.T, wf any, file string) error {
 	t.Helper()
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: WorkflowName})
+	r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	return r.ReplayWorkflowHistoryFromJSONFile(testLogger(t), file)
 }
 
@@ -64,7 +65,7 @@ const nondeterminismCode = "[TMPRL1100]"
 func TestReplayDetectsNonDeterminism(t *testing.T) {
 	happy := filepath.Join("testdata", "happy.json")
 	require.FileExists(t, happy)
-	for name, wf := range map[string]func(workflow.Context, SetupInput) (*SetupResult, error){
+	for name, wf := range map[string]func(workflow.Context, escrow.SetupInput) (*escrow.SetupResult, error){
 		"activity scheduled first": escrowSetupWithExtraActivity,
 		"PREPARING removed":        escrowSetupWithoutPreparing,
 	} {
@@ -98,9 +99,9 @@ var extraStepOptions = workflow.ActivityOptions{StartToCloseTimeout: StepOptions
 
 // escrowSetupWithExtraActivity is EscrowSetup with one more activity before
 // everything else: a new command where the history has the CREATING upsert.
-func escrowSetupWithExtraActivity(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
+func escrowSetupWithExtraActivity(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
 	actx := workflow.WithActivityOptions(ctx, extraStepOptions)
-	in0 := activities.StepInput{EscrowID: in.EscrowID, Role: string(Buyer), Round: string(RoundPrepare)}
+	in0 := activities.StepInput{EscrowID: in.EscrowID, Role: string(escrow.Buyer), Round: string(escrow.RoundPrepare)}
 	if err := workflow.ExecuteActivity(actx, a.PrepareMultisig, in0).Get(ctx, nil); err != nil {
 		return nil, err
 	}
@@ -109,10 +110,10 @@ func escrowSetupWithExtraActivity(ctx workflow.Context, in SetupInput) (*SetupRe
 
 // escrowSetupVersioned is the same change done right: new runs take the
 // extra step, runs recorded before it (no version marker) do not.
-func escrowSetupVersioned(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
+func escrowSetupVersioned(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
 	if v := workflow.GetVersion(ctx, "replay-test-extra-step", workflow.DefaultVersion, 1); v == 1 {
 		actx := workflow.WithActivityOptions(ctx, extraStepOptions)
-		in0 := activities.StepInput{EscrowID: in.EscrowID, Role: string(Buyer), Round: string(RoundPrepare)}
+		in0 := activities.StepInput{EscrowID: in.EscrowID, Role: string(escrow.Buyer), Round: string(escrow.RoundPrepare)}
 		if err := workflow.ExecuteActivity(actx, a.PrepareMultisig, in0).Get(ctx, nil); err != nil {
 			return nil, err
 		}
@@ -123,24 +124,24 @@ func escrowSetupVersioned(ctx workflow.Context, in SetupInput) (*SetupResult, er
 // escrowSetupWithoutPreparing is the start of EscrowSetup with the
 // PREPARING round dropped: MakeMultisig is scheduled where the history has
 // PrepareMultisig.
-func escrowSetupWithoutPreparing(ctx workflow.Context, in SetupInput) (*SetupResult, error) {
+func escrowSetupWithoutPreparing(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
 	s := &setup{ctx: ctx}
-	s.status = Status{EscrowID: in.EscrowID, State: StateCreating, Roles: map[Role]RoleStatus{}}
-	s.result = SetupResult{EscrowID: in.EscrowID, Wallets: map[Role]WalletResult{}}
-	if err := s.setState(StateCreating); err != nil {
+	s.status = escrow.Status{EscrowID: in.EscrowID, State: escrow.StateCreating, Roles: map[escrow.Role]escrow.RoleStatus{}}
+	s.result = escrow.SetupResult{EscrowID: in.EscrowID, Wallets: map[escrow.Role]escrow.WalletResult{}}
+	if err := s.setState(escrow.StateCreating); err != nil {
 		return nil, err
 	}
 	fctx := workflow.WithActivityOptions(ctx, FinishOptions)
 	if err := workflow.ExecuteActivity(fctx, a.ClaimEscrow, activities.ClaimInput{EscrowID: in.EscrowID}).Get(ctx, nil); err != nil {
 		return nil, err
 	}
-	if _, err := s.round(RoundCreate, a.CreateWallet, nil); err != nil {
+	if _, err := s.round(escrow.RoundCreate, a.CreateWallet, nil); err != nil {
 		return nil, err
 	}
-	if err := s.setState(StateMaking); err != nil {
+	if err := s.setState(escrow.StateMaking); err != nil {
 		return nil, err
 	}
-	if _, err := s.round(RoundMake, a.MakeMultisig, s.peers); err != nil {
+	if _, err := s.round(escrow.RoundMake, a.MakeMultisig, s.peers); err != nil {
 		return nil, err
 	}
 	return &s.result, nil

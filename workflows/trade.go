@@ -16,7 +16,7 @@ import (
 
 // tradeNonRetryable adds the trade's failure types that a retry cannot fix
 // to the setup's.
-var tradeNonRetryable = append(append([]string(nil), activities.NonRetryableTypes...),
+var tradeNonRetryable = append(append([]string(nil), escrow.NonRetryableTypes...),
 	escrow.TypeNoDaemon, escrow.TypeUnsafeWalletRpc, escrow.TypePayoutMismatch,
 	escrow.TypeSecondPayout, escrow.TypeNoncesSpent)
 
@@ -91,8 +91,8 @@ type trade struct {
 	timing    escrow.TradeTiming
 	status    escrow.TradeStatus
 	hostQueue string
-	snapshots map[Role]string // per role, last committed wallet snapshot
-	unlocked  uint64          // the deposit's unlocked part, last seen
+	snapshots map[escrow.Role]string // per role, last committed wallet snapshot
+	unlocked  uint64                 // the deposit's unlocked part, last seen
 
 	// Set by the update handlers.
 	announced   *escrow.DepositAnnouncement
@@ -112,7 +112,7 @@ type trade struct {
 // escrow.TradeStatus (PAID_OUT or EXPIRED); a FAILED trade ends with an
 // application error of the reason's type whose details hold the status.
 func EscrowTrade(ctx workflow.Context, in TradeInput) (*escrow.TradeStatus, error) {
-	t := &trade{ctx: ctx, in: in.TradeInput, snapshots: map[Role]string{}}
+	t := &trade{ctx: ctx, in: in.TradeInput, snapshots: map[escrow.Role]string{}}
 	t.status = escrow.TradeStatus{EscrowID: in.EscrowID, State: escrow.TradeSettingUp}
 	if err := t.register(); err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (t *trade) start(malformed string) error {
 	if malformed != "" {
 		return invalidInput("invalid workflow input: " + malformed)
 	}
-	if err := ValidateEscrowID(t.in.EscrowID); err != nil {
+	if err := escrow.ValidateEscrowID(t.in.EscrowID); err != nil {
 		return invalidInput(err.Error())
 	}
 	timing, err := t.in.Check()
@@ -187,7 +187,7 @@ func (t *trade) start(malformed string) error {
 }
 
 func invalidInput(reason string) error {
-	return temporal.NewNonRetryableApplicationError(reason, activities.TypeInvalidInput, nil)
+	return temporal.NewNonRetryableApplicationError(reason, escrow.TypeInvalidInput, nil)
 }
 
 // checkTerms has the worker check the addresses' network, its daemon and
@@ -202,23 +202,23 @@ func (t *trade) checkTerms() error {
 // setUp runs EscrowSetup as the child escrow-<escrowId>.
 func (t *trade) setUp() error {
 	ctx := workflow.WithChildOptions(t.ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            WorkflowID(t.in.EscrowID),
-		TaskQueue:             TaskQueue,
+		WorkflowID:            escrow.WorkflowID(t.in.EscrowID),
+		TaskQueue:             escrow.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WaitForCancellation:   true,
 	})
-	var res SetupResult
-	err := workflow.ExecuteChildWorkflow(ctx, WorkflowName, SetupInput{EscrowID: t.in.EscrowID}).Get(t.ctx, &res)
+	var res escrow.SetupResult
+	err := workflow.ExecuteChildWorkflow(ctx, escrow.WorkflowName, escrow.SetupInput{EscrowID: t.in.EscrowID}).Get(t.ctx, &res)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	if errors.As(err, &started) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("escrow %q was already set up (workflow %s)",
-			t.in.EscrowID, WorkflowID(t.in.EscrowID)), activities.TypeDuplicateEscrow, err)
+			t.in.EscrowID, escrow.WorkflowID(t.in.EscrowID)), escrow.TypeDuplicateEscrow, err)
 	}
 	if err != nil {
 		return err
 	}
 	t.status.MultisigAddress, t.hostQueue = res.MultisigAddress, res.HostTaskQueue
-	for _, role := range Roles {
+	for _, role := range escrow.Roles {
 		t.snapshots[role] = res.Wallets[role].Wallet
 	}
 	return nil
@@ -245,7 +245,7 @@ func (t *trade) awaitDecision() (escrow.PayoutKind, error) {
 
 func (t *trade) setState(st escrow.TradeState) error {
 	t.status.State = st
-	return workflow.UpsertTypedSearchAttributes(t.ctx, EscrowStateKey.ValueSet(string(st)))
+	return workflow.UpsertTypedSearchAttributes(t.ctx, escrow.EscrowStateKey.ValueSet(string(st)))
 }
 
 // fail records err as the trade's FAILED reason and returns the error the
@@ -258,8 +258,8 @@ func (t *trade) fail(err error) error {
 	case temporal.IsCanceledError(err):
 		reasonType, reason = "Cancelled", "cancelled"
 	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
-		reasonType = activities.TypeWorkerLost
-		reason = fmt.Sprintf("the worker holding the wallets (task queue %s) did not poll for %s", t.hostQueue, DefaultWorkerLostAfter)
+		reasonType = escrow.TypeWorkerLost
+		reason = fmt.Sprintf("the worker holding the wallets (task queue %s) did not poll for %s", t.hostQueue, escrow.DefaultWorkerLostAfter)
 	case errors.As(err, &appErr):
 		reasonType, reason = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeout):
@@ -267,7 +267,7 @@ func (t *trade) fail(err error) error {
 	}
 	t.status.State, t.status.Reason, t.status.ReasonType = escrow.TradeFailed, reason, reasonType
 	ctx, _ := workflow.NewDisconnectedContext(t.ctx)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, EscrowStateKey.ValueSet(string(escrow.TradeFailed)))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, escrow.EscrowStateKey.ValueSet(string(escrow.TradeFailed)))
 	if reasonType == "Cancelled" {
 		return err
 	}
@@ -278,7 +278,7 @@ func (t *trade) fail(err error) error {
 func (t *trade) hostOptions(opts workflow.ActivityOptions) workflow.Context {
 	if t.hostQueue != "" {
 		opts.TaskQueue = t.hostQueue
-		opts.ScheduleToStartTimeout = DefaultWorkerLostAfter
+		opts.ScheduleToStartTimeout = escrow.DefaultWorkerLostAfter
 	}
 	return workflow.WithActivityOptions(t.ctx, opts)
 }

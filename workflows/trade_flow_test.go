@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
@@ -25,10 +24,10 @@ func (s *tradeSuite) TestReleasePaysTheVendor() {
 	s.Equal(escrow.PayoutRelease, st.Payout.Kind)
 	s.Equal("payout-hash", st.Payout.TxHash)
 	s.Equal(uint64(10), st.Payout.Confirmations)
-	s.Equal([]escrow.PayoutOutput{{Address: "Vendor", AmountAtomic: tradeAmount - 12}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Vendor", AmountAtomic: tradeAmount - 12}}, st.Payout.Outputs)
 	s.Equal([]string{"CreatePayout/buyer", "SignPayout/vendor", "SubmitPayout/vendor"}, s.payoutCalls())
 	s.Require().Len(s.fake.plans, 1)
-	s.Equal("Vendor", s.fake.plans[0].SweepTo)
+	s.Equal("escrow.Vendor", s.fake.plans[0].SweepTo)
 	s.Equal(uint64(feeBudget), s.fake.plans[0].FeeBudgetAtomic)
 	s.Zero(s.fake.count("ExportMultisig/arbiter"), "the arbiter takes no part in a release")
 }
@@ -40,8 +39,8 @@ func (s *tradeSuite) TestReleaseWithExcessPaysTheBuyerTheExcess() {
 
 	st := s.result()
 	s.Equal(escrow.TradePaidOut, st.State)
-	s.Equal([]escrow.PayoutOutput{{Address: "Vendor", AmountAtomic: tradeAmount - feeBudget},
-		{Address: "Buyer", AmountAtomic: 250}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Vendor", AmountAtomic: tradeAmount - feeBudget},
+		{Address: "escrow.Buyer", AmountAtomic: 250}}, st.Payout.Outputs)
 }
 
 func (s *tradeSuite) TestRefundPaysTheBuyer() {
@@ -54,7 +53,7 @@ func (s *tradeSuite) TestRefundPaysTheBuyer() {
 	s.Equal(escrow.TradePaidOut, st.State)
 	s.Equal(escrow.PayoutRefund, st.Payout.Kind)
 	s.Equal([]string{"CreatePayout/vendor", "SignPayout/buyer", "SubmitPayout/buyer"}, s.payoutCalls())
-	s.Equal("Buyer", s.fake.plans[0].SweepTo)
+	s.Equal("escrow.Buyer", s.fake.plans[0].SweepTo)
 }
 
 func (s *tradeSuite) TestDisputeResolvedSplitsByShare() {
@@ -72,7 +71,7 @@ func (s *tradeSuite) TestDisputeResolvedSplitsByShare() {
 	s.Equal(escrow.TradeResolving, res.status.State)
 	s.Equal(escrow.TradePaidOut, st.State)
 	s.Equal(escrow.PayoutResolve, st.Payout.Kind)
-	s.Equal([]escrow.PayoutOutput{{Address: "Vendor", AmountAtomic: 700}, {Address: "Buyer", AmountAtomic: 300}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Vendor", AmountAtomic: 700}, {Address: "escrow.Buyer", AmountAtomic: 300}}, st.Payout.Outputs)
 	s.Equal([]string{"CreatePayout/arbiter", "SignPayout/vendor", "SubmitPayout/vendor"}, s.payoutCalls())
 }
 
@@ -110,7 +109,7 @@ func (s *tradeSuite) TestPartialDepositExpiresAndIsRefunded() {
 	s.Equal(escrow.TypeDepositExpired, st.ReasonType)
 	s.Equal(escrow.PayoutExpired, st.Payout.Kind)
 	s.Equal("payout-hash", st.Payout.TxHash)
-	s.Equal([]escrow.PayoutOutput{{Address: "Buyer", AmountAtomic: 400 - 12}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Buyer", AmountAtomic: 400 - 12}}, st.Payout.Outputs)
 	s.Equal([]string{"CreatePayout/arbiter", "SignPayout/buyer", "SubmitPayout/buyer"}, s.payoutCalls())
 }
 
@@ -265,7 +264,7 @@ func (s *tradeSuite) TestInvalidInputCreatesNothing() {
 			edit(&in)
 			s.env.ExecuteWorkflow(escrow.TradeWorkflowName, in)
 
-			s.Equal(activities.TypeInvalidInput, s.failure().Type())
+			s.Equal(escrow.TypeInvalidInput, s.failure().Type())
 			s.Zero(s.fake.count("CheckTradeTerms"))
 			s.Zero(s.fake.setupStarted)
 			s.Equal(escrow.TradeFailed, s.query().State)
@@ -276,12 +275,12 @@ func (s *tradeSuite) TestInvalidInputCreatesNothing() {
 func (s *tradeSuite) TestMalformedInputFailsInvalidInput() {
 	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, []int{1})
 
-	s.Equal(activities.TypeInvalidInput, s.failure().Type())
+	s.Equal(escrow.TypeInvalidInput, s.failure().Type())
 	s.Zero(s.fake.setupStarted)
 }
 
 func (s *tradeSuite) TestTermsRefusedCreateNothing() {
-	for _, typ := range []string{escrow.TypeNoDaemon, activities.TypeInvalidInput, escrow.TypeUnsafeWalletRpc} {
+	for _, typ := range []string{escrow.TypeNoDaemon, escrow.TypeInvalidInput, escrow.TypeUnsafeWalletRpc} {
 		s.Run(typ, func() {
 			s.SetupTest()
 			s.fake.termsErr = activityErr(typ)
@@ -295,10 +294,10 @@ func (s *tradeSuite) TestTermsRefusedCreateNothing() {
 }
 
 func (s *tradeSuite) TestSetupFailureFailsTheTrade() {
-	s.fake.setupErr = activityErr(activities.TypeVerificationFailed)
+	s.fake.setupErr = activityErr(escrow.TypeVerificationFailed)
 	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
 
-	s.Equal(activities.TypeVerificationFailed, s.failure().Type())
+	s.Equal(escrow.TypeVerificationFailed, s.failure().Type())
 	s.Zero(s.fake.count("CheckDeposit"))
 }
 

@@ -17,7 +17,7 @@ import (
 // check and signature, the submission, and the payout's confirmations.
 func (t *trade) payout(kind escrow.PayoutKind) error {
 	creatorName, cosignerName := escrow.PayoutSigners(kind, t.shareBps)
-	creator, cosigner := Role(creatorName), Role(cosignerName)
+	creator, cosigner := escrow.Role(creatorName), escrow.Role(cosignerName)
 	t.status.Payout = escrow.PayoutStatus{Kind: kind}
 	if err := t.checkDeposit(true); err != nil {
 		return err
@@ -103,7 +103,7 @@ func planError(err error) error {
 
 // exchangeMultisigInfo has both signers export fresh multisig info in
 // parallel, then import the other's, committing each wallet.
-func (t *trade) exchangeMultisigInfo(signers ...Role) error {
+func (t *trade) exchangeMultisigInfo(signers ...escrow.Role) error {
 	exported, err := t.signerStep(a.ExportMultisig, signers, nil)
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func (t *trade) exchangeMultisigInfo(signers ...Role) error {
 
 // signerStep runs activity for the two signers in parallel, waits for
 // both, and records their snapshots; it returns the first error.
-func (t *trade) signerStep(activity any, signers []Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
+func (t *trade) signerStep(activity any, signers []escrow.Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
 	ctx := t.hostOptions(TradeStepOptions)
 	var outs [2]activities.PayoutStepOutput
 	var futures [2]workflow.Future

@@ -67,10 +67,10 @@ func (c *stubChain) register(w worker.Worker) {
 }
 
 // stubSetup stands in for EscrowSetup: a multisig address, no host queue.
-func stubSetup(_ workflow.Context, in workflows.SetupInput) (*workflows.SetupResult, error) {
-	res := &workflows.SetupResult{EscrowID: in.EscrowID, MultisigAddress: "M", Wallets: map[workflows.Role]workflows.WalletResult{}}
-	for _, r := range workflows.Roles {
-		res.Wallets[r] = workflows.WalletResult{Wallet: "final-" + string(r), Address: "M"}
+func stubSetup(_ workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
+	res := &escrow.SetupResult{EscrowID: in.EscrowID, MultisigAddress: "M", Wallets: map[escrow.Role]escrow.WalletResult{}}
+	for _, r := range escrow.Roles {
+		res.Wallets[r] = escrow.WalletResult{Wallet: "final-" + string(r), Address: "M"}
 	}
 	return res, nil
 }
@@ -78,9 +78,9 @@ func stubSetup(_ workflow.Context, in workflows.SetupInput) (*workflows.SetupRes
 func TestTradeOnTemporalServer(t *testing.T) {
 	tp := testenv.StartTemporal(t)
 	tc := tp.Client(t)
-	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	w := worker.New(tc, escrow.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
-	w.RegisterWorkflowWithOptions(stubSetup, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(stubSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	chain := &stubChain{}
 	chain.register(w)
 	require.NoError(t, w.Start())
@@ -141,7 +141,7 @@ func TestTradeOnTemporalServer(t *testing.T) {
 
 	d, err := tc.DescribeWorkflow(ctx, "trade-s1", "")
 	require.NoError(t, err)
-	state, _ := d.TypedSearchAttributes.GetKeyword(workflows.EscrowStateKey)
+	state, _ := d.TypedSearchAttributes.GetKeyword(escrow.EscrowStateKey)
 	assert.Equal(t, string(escrow.TradePaidOut), state)
 	assert.True(t, strings.HasPrefix(d.WorkflowExecution.ID, escrow.TradeIDPrefix))
 }

@@ -76,14 +76,14 @@ func TestEscrowTrade(t *testing.T) { suite.Run(t, new(tradeSuite)) }
 func (s *tradeSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.RegisterWorkflowWithOptions(EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
-	s.env.RegisterWorkflowWithOptions(EscrowSetup, workflow.RegisterOptions{Name: WorkflowName})
+	s.env.RegisterWorkflowWithOptions(EscrowSetup, workflow.RegisterOptions{Name: escrow.WorkflowName})
 	s.env.RegisterActivity(&activities.Activities{})
 	s.fake = &fakeChain{announcedValid: true, snap: map[string]string{}, info: map[string]string{}}
 	s.mock()
 }
 
 func (s *tradeSuite) input() escrow.TradeInput {
-	return escrow.TradeInput{EscrowID: "e1", AmountAtomic: tradeAmount, VendorAddress: "Vendor", BuyerRefundAddress: "Buyer",
+	return escrow.TradeInput{EscrowID: "e1", AmountAtomic: tradeAmount, VendorAddress: "escrow.Vendor", BuyerRefundAddress: "escrow.Buyer",
 		DepositTimeout: "24h", Confirmations: 10, ScanInterval: "10m"}
 }
 
@@ -99,17 +99,17 @@ func (s *tradeSuite) mock() {
 			f.call("CheckTradeTerms", "")
 			return activities.TermsOutput{Network: "mainnet", Regtest: true}, f.termsErr
 		})
-	s.env.OnWorkflow(WorkflowName, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in SetupInput) (*SetupResult, error) {
+	s.env.OnWorkflow(escrow.WorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
 			f.mu.Lock()
 			f.setupStarted++
 			defer f.mu.Unlock()
 			if f.setupErr != nil {
 				return nil, f.setupErr
 			}
-			res := &SetupResult{EscrowID: in.EscrowID, MultisigAddress: "Multisig", HostTaskQueue: "host-q", Wallets: map[Role]WalletResult{}}
-			for _, r := range Roles {
-				res.Wallets[r] = WalletResult{Wallet: "final-" + string(r), Address: "Multisig"}
+			res := &escrow.SetupResult{EscrowID: in.EscrowID, MultisigAddress: "Multisig", HostTaskQueue: "host-q", Wallets: map[escrow.Role]escrow.WalletResult{}}
+			for _, r := range escrow.Roles {
+				res.Wallets[r] = escrow.WalletResult{Wallet: "final-" + string(r), Address: "Multisig"}
 				f.snap[string(r)] = "final-" + string(r)
 			}
 			return res, nil

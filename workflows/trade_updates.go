@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
@@ -75,21 +74,21 @@ func (t *trade) deposit(ctx workflow.Context, ann escrow.DepositAnnouncement) (e
 	}
 	if t.badSeq == seq {
 		return t.status, temporal.NewNonRetryableApplicationError(
-			"the tx key does not prove a payment to the multisig address", activities.TypeInvalidInput, nil)
+			"the tx key does not prove a payment to the multisig address", escrow.TypeInvalidInput, nil)
 	}
 	return t.status, nil
 }
 
 // deciders names the role each decision must come from ("" = buyer or
 // vendor).
-var deciders = map[string]string{escrow.UpdateRelease: string(Buyer), escrow.UpdateRefund: string(Vendor),
-	escrow.UpdateResolve: string(Arbiter)}
+var deciders = map[string]string{escrow.UpdateRelease: string(escrow.Buyer), escrow.UpdateRefund: string(escrow.Vendor),
+	escrow.UpdateResolve: string(escrow.Arbiter)}
 
 func (t *trade) validateDecision(name string, d escrow.Decision) error {
 	if want := deciders[name]; want != "" && d.By != want {
 		return rejected("%s must be by %q, not %q", name, want, d.By)
 	}
-	if name == escrow.UpdateDispute && d.By != string(Buyer) && d.By != string(Vendor) {
+	if name == escrow.UpdateDispute && d.By != string(escrow.Buyer) && d.By != string(escrow.Vendor) {
 		return rejected("dispute must be by \"buyer\" or \"vendor\", not %q", d.By)
 	}
 	switch {

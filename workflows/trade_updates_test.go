@@ -50,7 +50,7 @@ func (s *tradeSuite) TestValidatorsRejectWithoutATrace() {
 	s.Equal("unpaid", st.Dispute)
 	s.Require().Len(s.fake.plans, 1)
 	s.Equal(escrow.PayoutResolve, s.fake.plans[0].Kind)
-	s.Equal([]escrow.PayoutOutput{{Address: "Vendor", AmountAtomic: 600}, {Address: "Buyer", AmountAtomic: 400}}, st.Payout.Outputs)
+	s.Equal([]escrow.PayoutOutput{{Address: "escrow.Vendor", AmountAtomic: 600}, {Address: "escrow.Buyer", AmountAtomic: 400}}, st.Payout.Outputs)
 	s.Equal([]string{"CreatePayout/arbiter", "SignPayout/vendor", "SubmitPayout/vendor"}, s.payoutCalls())
 }
 

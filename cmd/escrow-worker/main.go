@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/worker"
 )
 
@@ -33,7 +34,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("escrow-worker", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: escrow-worker [flags]\n\nRuns the escrowflow worker: a pool of monero-wallet-rpc processes, the\nEscrowSetup workflow on task queue %q and the wallet activities of the\nescrows it claims on its own queue %q. Stops on SIGINT or SIGTERM.\n\nFlags:\n", "escrow-setup", "escrow-setup-host-<worker id>")
+		fmt.Fprintf(fs.Output(), "Usage: escrow-worker [flags]\n\nRuns the escrowflow worker: a pool of monero-wallet-rpc processes, the\nEscrowSetup workflow on task queue %q and the wallet activities of the\nescrows it claims on its own queue %q. Stops on SIGINT or SIGTERM.\n\nFlags:\n", escrow.TaskQueue, escrow.HostTaskQueue("<worker id>"))
 		fs.PrintDefaults()
 	}
 	cfg.RegisterFlags(fs)

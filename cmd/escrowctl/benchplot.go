@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -25,26 +24,9 @@ const (
 	latencyPlotFile    = "latency-vs-concurrency.svg"
 )
 
-// plotFile is one written plot, as the JSON output shows it.
-type plotFile struct {
-	File   string       `json:"file"`
-	Title  string       `json:"title"`
-	Series []plotSeries `json:"series"`
-}
-
-type plotSeries struct {
-	Name   string      `json:"name"`
-	Points []plotPoint `json:"points"`
-}
-
-type plotPoint struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
-}
-
 // benchPlotOutput is the JSON output of bench-plot.
 type benchPlotOutput struct {
-	Plots []plotFile `json:"plots"`
+	Plots []bench.PlotFile `json:"plots"`
 	// Notes name the figures left out and why.
 	Notes []string `json:"notes"`
 }
@@ -63,9 +45,9 @@ func benchPlotFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) er
 		}
 		srcs := make([]bench.Source, len(files))
 		for i, f := range files {
-			rep, err := readBenchReport(f)
+			rep, err := bench.ReadReport(f)
 			if err != nil {
-				return err
+				return fmt.Errorf("bench-plot: %w", err)
 			}
 			srcs[i] = bench.Source{Name: f, Report: rep}
 		}
@@ -103,15 +85,7 @@ func benchPlotFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) er
 			if err := walletstore.AtomicWriteFile(path, svgs[i], 0o644); err != nil {
 				return fmt.Errorf("bench-plot: %w", err)
 			}
-			pf := plotFile{File: path, Title: p.plot.Title}
-			for _, s := range p.plot.Series {
-				ps := plotSeries{Name: s.Name}
-				for _, pt := range s.Points {
-					ps.Points = append(ps.Points, plotPoint{X: pt.X, Y: pt.Y})
-				}
-				pf.Series = append(pf.Series, ps)
-			}
-			out.Plots = append(out.Plots, pf)
+			out.Plots = append(out.Plots, bench.FileOf(path, p.plot))
 		}
 		if a.json {
 			return printJSON(a.stdout, out)
@@ -131,20 +105,4 @@ func printNotes(a *app, notes []string) {
 	for _, n := range notes {
 		fmt.Fprintln(a.stderr, "bench-plot:", n)
 	}
-}
-
-// readBenchReport reads one `escrowctl bench --json` report.
-func readBenchReport(path string) (bench.Report, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return bench.Report{}, fmt.Errorf("bench-plot: %w", err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return bench.Report{}, fmt.Errorf("bench-plot: %s: not an escrowctl bench --json report: %w", path, err)
-	}
-	if len(rep.Modes) == 0 {
-		return bench.Report{}, fmt.Errorf("bench-plot: %s: no modes: not an escrowctl bench --json report", path)
-	}
-	return rep, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/escrowflow/escrowflow/bench"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -117,8 +118,8 @@ func TestBenchPlotJSON(t *testing.T) {
 	require.Len(t, got.Plots, 2)
 	assert.Equal(t, filepath.Join(out, throughputPlotFile), got.Plots[0].File)
 	require.Len(t, got.Plots[0].Series, 2)
-	assert.Equal(t, []plotPoint{{X: 3, Y: 2}, {X: 6, Y: 2.8}}, got.Plots[0].Series[0].Points)
-	assert.Equal(t, []plotPoint{{X: 1, Y: 25}}, got.Plots[1].Series[2].Points, "direct p50 in seconds")
+	assert.Equal(t, []bench.PlotPoint{{X: 3, Y: 2}, {X: 6, Y: 2.8}}, got.Plots[0].Series[0].Points)
+	assert.Equal(t, []bench.PlotPoint{{X: 1, Y: 25}}, got.Plots[1].Series[2].Points, "direct p50 in seconds")
 	assert.Len(t, got.Notes, 1)
 	assert.FileExists(t, filepath.Join(out, latencyPlotFile))
 }

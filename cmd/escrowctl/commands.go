@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // errorInfo is an error as the JSON output shows it.
@@ -31,7 +31,7 @@ func describeError(err error) *errorInfo {
 		return nil
 	}
 	var (
-		invalid  *workflows.InvalidEscrowIDError
+		invalid  *escrow.InvalidEscrowIDError
 		dup      *starter.DuplicateEscrowError
 		failed   *starter.EscrowFailedError
 		notDone  *starter.NotFinishedError
@@ -41,7 +41,7 @@ func describeError(err error) *errorInfo {
 	case errors.As(err, &invalid):
 		typ = "InvalidEscrowID"
 	case errors.As(err, &dup):
-		typ = "DuplicateEscrow"
+		typ = escrow.TypeDuplicateEscrow
 	case errors.As(err, &failed):
 		typ, msg = failed.Type, failed.Message
 	case errors.As(err, &notDone):
@@ -68,11 +68,11 @@ func newTable(w io.Writer) *tabwriter.Writer {
 
 // outcome is one escrow's outcome of start or demo.
 type outcome struct {
-	EscrowID   string                 `json:"escrowId"`
-	WorkflowID string                 `json:"workflowId,omitempty"`
-	RunID      string                 `json:"runId,omitempty"`
-	Error      *errorInfo             `json:"error,omitempty"`
-	Result     *workflows.SetupResult `json:"result,omitempty"`
+	EscrowID   string              `json:"escrowId"`
+	WorkflowID string              `json:"workflowId,omitempty"`
+	RunID      string              `json:"runId,omitempty"`
+	Error      *errorInfo          `json:"error,omitempty"`
+	Result     *escrow.SetupResult `json:"result,omitempty"`
 	// Confirmed reports whether all three roles' wallets report the
 	// multisig address (only with a result).
 	Confirmed *bool `json:"confirmed,omitempty"`
@@ -84,33 +84,19 @@ func (o *outcome) setErr(err error) {
 	o.err, o.Error = err, describeError(err)
 }
 
-func (o *outcome) setResult(res *workflows.SetupResult, err error) {
+func (o *outcome) setResult(res *escrow.SetupResult, err error) {
 	if err != nil {
 		o.setErr(err)
 		return
 	}
 	o.Result = res
-	ok := confirmed(res)
+	ok := res.Confirmed()
 	o.Confirmed = &ok
 }
 
 // failed reports whether the escrow failed or is not confirmed.
 func (o *outcome) failed() bool {
 	return o.err != nil || (o.Confirmed != nil && !*o.Confirmed)
-}
-
-// confirmed reports whether every role's wallet reports the multisig
-// address.
-func confirmed(res *workflows.SetupResult) bool {
-	if res.MultisigAddress == "" {
-		return false
-	}
-	for _, role := range workflows.Roles {
-		if res.Wallets[role].Address != res.MultisigAddress {
-			return false
-		}
-	}
-	return true
 }
 
 func mark(ok bool) string {
@@ -216,11 +202,11 @@ func printFinished(w io.Writer, outs []outcome) {
 	for _, o := range outs {
 		switch {
 		case o.Result != nil && *o.Confirmed:
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", o.EscrowID, workflows.StateCompleted, o.Result.MultisigAddress)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", o.EscrowID, escrow.StateCompleted, o.Result.MultisigAddress)
 		case o.Result != nil:
-			fmt.Fprintf(tw, "%s\t%s\t%s\tnot confirmed by every role\n", o.EscrowID, workflows.StateCompleted, o.Result.MultisigAddress)
+			fmt.Fprintf(tw, "%s\t%s\t%s\tnot confirmed by every role\n", o.EscrowID, escrow.StateCompleted, o.Result.MultisigAddress)
 		case o.WorkflowID != "": // started, then failed or not waited for
-			fmt.Fprintf(tw, "%s\t%s\t%v\n", o.EscrowID, workflows.StateFailed, o.err)
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", o.EscrowID, escrow.StateFailed, o.err)
 		}
 	}
 	tw.Flush()
@@ -268,7 +254,7 @@ func printStatus(w io.Writer, d starter.Description) {
 	}
 	fmt.Fprintf(tw, "execution\t%s\n", exec)
 	fmt.Fprintf(tw, "state\t%s\n", st.State)
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		if rs, ok := st.Roles[role]; ok {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", role, rs.Round, rs.Step)
 		}
@@ -278,7 +264,7 @@ func printStatus(w io.Writer, d starter.Description) {
 	}
 	if !d.Queried {
 		fmt.Fprintf(tw, "note\tno answer to the status query (%v); is a worker polling task queue %s? State from the %s search attribute\n",
-			d.QueryError, workflows.TaskQueue, workflows.EscrowStateKey.GetName())
+			d.QueryError, escrow.TaskQueue, escrow.EscrowStateKey.GetName())
 	}
 	tw.Flush()
 }
@@ -296,7 +282,7 @@ func resultFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		defer c.Close()
-		var res *workflows.SetupResult
+		var res *escrow.SetupResult
 		if *wait {
 			wctx, cancel := withOptionalTimeout(ctx, *timeout)
 			res, err = c.Wait(wctx, id)
@@ -314,14 +300,14 @@ func resultFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		} else {
 			printResult(a.stdout, res)
 		}
-		if !confirmed(res) {
+		if !res.Confirmed() {
 			return fmt.Errorf("escrow %q: multisig address not confirmed by every role", id)
 		}
 		return nil
 	}
 }
 
-func printResult(w io.Writer, res *workflows.SetupResult) {
+func printResult(w io.Writer, res *escrow.SetupResult) {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "escrow\t%s\n", res.EscrowID)
 	fmt.Fprintf(tw, "multisig address\t%s\n", res.MultisigAddress)
@@ -330,7 +316,7 @@ func printResult(w io.Writer, res *workflows.SetupResult) {
 	fmt.Fprintln(w, "\nwallets")
 	tw = newTable(w)
 	fmt.Fprintln(tw, "  ROLE\tADDRESS\tCONFIRMED\tWALLET")
-	for _, role := range workflows.Roles {
+	for _, role := range escrow.Roles {
 		wr, ok := res.Wallets[role]
 		if !ok {
 			fmt.Fprintf(tw, "  %s\t-\t%s\t-\n", role, mark(false))
@@ -361,8 +347,8 @@ func printResult(w io.Writer, res *workflows.SetupResult) {
 }
 
 // sortedRounds returns the timings ordered by start, then role.
-func sortedRounds(in []workflows.RoundTiming) []workflows.RoundTiming {
-	out := append([]workflows.RoundTiming(nil), in...)
+func sortedRounds(in []escrow.RoundTiming) []escrow.RoundTiming {
+	out := append([]escrow.RoundTiming(nil), in...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {
 			return out[i].Started.Before(out[j].Started)
@@ -372,13 +358,13 @@ func sortedRounds(in []workflows.RoundTiming) []workflows.RoundTiming {
 	return out
 }
 
-func roleIndex(r workflows.Role) int {
-	for i, role := range workflows.Roles {
+func roleIndex(r escrow.Role) int {
+	for i, role := range escrow.Roles {
 		if role == r {
 			return i
 		}
 	}
-	return len(workflows.Roles)
+	return len(escrow.Roles)
 }
 
 func listFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -393,7 +379,7 @@ func listFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		defer c.Close()
-		list, err := c.List(ctx, workflows.State(strings.ToUpper(*state)), *pageSize)
+		list, err := c.List(ctx, escrow.State(strings.ToUpper(*state)), *pageSize)
 		if err != nil {
 			return err
 		}

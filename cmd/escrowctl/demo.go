@@ -12,8 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // demoStatusTimeout bounds one status poll of the demo.
@@ -65,7 +66,7 @@ func demoIDs(prefix string, count int, now time.Time, tag string) ([]string, err
 	stamp := now.UTC().Format("20060102-150405")
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-%s-%s-%d", prefix, stamp, tag, i+1)
-		if err := workflows.ValidateEscrowID(ids[i]); err != nil {
+		if err := escrow.ValidateEscrowID(ids[i]); err != nil {
 			return nil, fmt.Errorf("prefix %q gives an invalid escrow id: %w", prefix, err)
 		}
 	}
@@ -135,11 +136,11 @@ func (d *demo) run(ctx context.Context) error {
 	tl := d.timeline()
 	if d.json {
 		rep := demoReport{Escrows: d.outs, WallMs: make([]int64, len(d.outs)),
-			BatchWallMs: tl.Batch.duration().Milliseconds(), MeasuredMs: measured.Milliseconds(), Overlap: tl.Overlap}
+			BatchWallMs: tl.Batch.Duration().Milliseconds(), MeasuredMs: measured.Milliseconds(), Overlap: tl.Overlap}
 		for i, o := range d.outs {
 			if o.Result != nil {
-				if s, ok := escrowSpan(roundSpans(o.Result.Rounds)); ok {
-					rep.WallMs[i] = s.duration().Milliseconds()
+				if s, ok := instrument.EscrowSpan(instrument.RoundSpans(o.Result.Rounds)); ok {
+					rep.WallMs[i] = s.Duration().Milliseconds()
 				}
 			}
 		}
@@ -162,12 +163,12 @@ func (d *demo) progress(format string, args ...any) {
 func (d *demo) follow(ctx context.Context) error {
 	type done struct {
 		i   int
-		res *workflows.SetupResult
+		res *escrow.SetupResult
 		err error
 	}
 	results := make(chan done, len(d.ids))
 	pending := map[int]bool{}
-	last := make([]workflows.State, len(d.ids))
+	last := make([]escrow.State, len(d.ids))
 	for i := range d.outs {
 		if d.outs[i].err != nil {
 			continue
@@ -185,7 +186,7 @@ func (d *demo) follow(ctx context.Context) error {
 	// the changes, in escrow order. A failed poll is skipped: Wait has the
 	// last word.
 	pollAll := func() {
-		states := make([]workflows.State, len(d.ids))
+		states := make([]escrow.State, len(d.ids))
 		var wg sync.WaitGroup
 		for i := range d.ids {
 			if !pending[i] {
@@ -201,7 +202,7 @@ func (d *demo) follow(ctx context.Context) error {
 		}
 		wg.Wait()
 		for i, st := range states {
-			if st != "" && st != last[i] && st != workflows.StateCompleted && st != workflows.StateFailed {
+			if st != "" && st != last[i] && st != escrow.StateCompleted && st != escrow.StateFailed {
 				last[i] = st
 				d.progress("%s  %s", d.ids[i], st)
 			}
@@ -220,13 +221,13 @@ func (d *demo) follow(ctx context.Context) error {
 				}
 				var failed *starter.EscrowFailedError
 				if errors.As(r.err, &failed) {
-					d.progress("%s  %s (%s)", d.ids[r.i], workflows.StateFailed, failed.Type)
+					d.progress("%s  %s (%s)", d.ids[r.i], escrow.StateFailed, failed.Type)
 				} else {
 					d.progress("%s  error: %v", d.ids[r.i], r.err)
 				}
 				continue
 			}
-			d.progress("%s  %s", d.ids[r.i], workflows.StateCompleted)
+			d.progress("%s  %s", d.ids[r.i], escrow.StateCompleted)
 		case <-ticker.C:
 			pollAll()
 		case <-ctx.Done():
@@ -237,24 +238,24 @@ func (d *demo) follow(ctx context.Context) error {
 }
 
 // timeline renders the completed escrows' rounds.
-func (d *demo) timeline() timeline {
-	in := make([]escrowRounds, 0, len(d.outs))
+func (d *demo) timeline() instrument.Timeline {
+	in := make([]instrument.EscrowRounds, 0, len(d.outs))
 	for _, o := range d.outs {
-		er := escrowRounds{EscrowID: o.EscrowID}
+		er := instrument.EscrowRounds{EscrowID: o.EscrowID}
 		if o.Result != nil {
 			er.Rounds = o.Result.Rounds
 		}
 		in = append(in, er)
 	}
-	return renderTimeline(in, d.width)
+	return instrument.RenderTimeline(in, d.width)
 }
 
 // report prints each escrow's outcome, the timeline, and the verdict.
-func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
+func (d *demo) report(w io.Writer, tl instrument.Timeline, measured time.Duration) {
 	fmt.Fprintln(w)
 	for i, o := range d.outs {
 		if o.Result == nil {
-			fmt.Fprintf(w, "%s  %s  %v\n\n", o.EscrowID, workflows.StateFailed, o.err)
+			fmt.Fprintf(w, "%s  %s  %v\n\n", o.EscrowID, escrow.StateFailed, o.err)
 			continue
 		}
 		res := o.Result
@@ -262,10 +263,10 @@ func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
 		if !*o.Confirmed {
 			verdict = "NOT confirmed by every role"
 		}
-		fmt.Fprintf(w, "%s  %s  %s (result after %s)\n", o.EscrowID, workflows.StateCompleted, verdict, wall(d.walls[i]))
+		fmt.Fprintf(w, "%s  %s  %s (result after %s)\n", o.EscrowID, escrow.StateCompleted, verdict, instrument.Wall(d.walls[i]))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  multisig\t%s\n", res.MultisigAddress)
-		for _, role := range workflows.Roles {
+		for _, role := range escrow.Roles {
 			addr := res.Wallets[role].Address
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", role, orDash(addr), mark(addr != "" && addr == res.MultisigAddress))
 		}
@@ -275,7 +276,7 @@ func (d *demo) report(w io.Writer, tl timeline, measured time.Duration) {
 	for _, l := range tl.Lines {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "measured by escrowctl: %s from the first start to the last result\n", wall(measured))
+	fmt.Fprintf(w, "measured by escrowctl: %s from the first start to the last result\n", instrument.Wall(measured))
 }
 
 func orDash(s string) string {
@@ -286,7 +287,7 @@ func orDash(s string) string {
 }
 
 // roundStats summarizes the lease waits and retries of an escrow's rounds.
-func roundStats(rounds []workflows.RoundTiming) string {
+func roundStats(rounds []escrow.RoundTiming) string {
 	var maxWait, totalWait int64
 	var retried, recovered int
 	for _, r := range rounds {

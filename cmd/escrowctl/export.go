@@ -13,10 +13,10 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/instrument"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/walletstore"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // historyConn reads workflow histories; a client.Client is one.
@@ -25,12 +25,15 @@ type historyConn interface {
 	Close()
 }
 
-// dialHistory connects to Temporal for export; tests replace it.
-var dialHistory = func(ctx context.Context, address, namespace string, stderr io.Writer) (historyConn, error) {
+// historyDialFunc connects to Temporal for export.
+type historyDialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error)
+
+// dialHistory connects to Temporal for export.
+func dialHistory(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (historyConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+	dc, err := dataConverter(codecKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -66,19 +69,19 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		if err := workflows.ValidateEscrowID(id); err != nil {
+		if err := escrow.ValidateEscrowID(id); err != nil {
 			return err
 		}
-		c, err := dialHistory(ctx, a.address, a.namespace, a.stderr)
+		c, err := a.dialHistory(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		dc, err := dataConverter()
+		dc, err := dataConverter(a.codecKeys)
 		if err != nil {
 			return err
 		}
-		e, err := instrument.Fetch(ctx, c, workflows.WorkflowID(id), *runID, dc)
+		e, err := instrument.Fetch(ctx, c, escrow.WorkflowID(id), *runID, dc)
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return fmt.Errorf("escrow %q: %w", id, starter.ErrEscrowNotFound)
@@ -109,7 +112,7 @@ func exportFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		if e.ReasonType != "" {
 			state += " (" + e.ReasonType + ")"
 		}
-		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), wall(msDuration(e.TotalMs)), e.RunID, path)
+		fmt.Fprintf(a.stdout, "%s  %s  %d steps  total %s  run %s  -> %s\n", id, state, len(e.Steps), instrument.Wall(msDuration(e.TotalMs)), e.RunID, path)
 		if e.State == instrument.StateRunning {
 			fmt.Fprintf(a.stdout, "note: the escrow is still running; the export holds the steps recorded so far\n")
 		}

@@ -27,19 +27,17 @@ func (f *fakeHistories) Close() { f.closed = true }
 
 // withHistories makes export read h (workflow id → history) and records the
 // address and namespace it dialed.
-func withHistories(t *testing.T, h map[string]*historytest.History, dialErr error) (*fakeHistories, *[]string) {
+func withHistories(t *testing.T, fe *fakeEscrows, h map[string]*historytest.History, dialErr error) (*fakeHistories, *[]string) {
 	t.Helper()
 	f := &fakeHistories{Client: historytest.Client{Histories: h}}
 	var dialed []string
-	old := dialHistory
-	dialHistory = func(_ context.Context, address, namespace string, _ io.Writer) (historyConn, error) {
+	fe.history = func(_ context.Context, address, namespace, _ string, _ io.Writer) (historyConn, error) {
 		dialed = append(dialed, address+" "+namespace)
 		if dialErr != nil {
 			return nil, dialErr
 		}
 		return f, nil
 	}
-	t.Cleanup(func() { dialHistory = old })
 	return f, &dialed
 }
 
@@ -80,9 +78,10 @@ func TestExport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Chdir(t.TempDir())
 			require.NoError(t, os.MkdirAll("out", 0o755))
-			f, dialed := withHistories(t, histories, nil)
+			fe := &fakeEscrows{}
+			f, dialed := withHistories(t, fe, histories, nil)
 
-			inv := invoke(t, &fakeEscrows{}, map[string]string{EnvAddress: "h:1"}, tt.give...)
+			inv := invoke(t, fe, map[string]string{EnvAddress: "h:1"}, tt.give...)
 
 			if tt.wantCode != 0 {
 				require.Error(t, inv.err)
@@ -111,10 +110,11 @@ func TestExport(t *testing.T) {
 }
 
 func TestExportStdout(t *testing.T) {
-	withHistories(t, map[string]*historytest.History{"escrow-ok": historytest.Escrow("ok", "run-ok", exportStart, nil)}, nil)
+	fe := &fakeEscrows{}
+	withHistories(t, fe, map[string]*historytest.History{"escrow-ok": historytest.Escrow("ok", "run-ok", exportStart, nil)}, nil)
 	t.Chdir(t.TempDir())
 
-	inv := invoke(t, &fakeEscrows{}, nil, "export", "-o", "-", "ok")
+	inv := invoke(t, fe, nil, "export", "-o", "-", "ok")
 
 	require.NoError(t, inv.err)
 	var e instrument.Escrow
@@ -127,9 +127,10 @@ func TestExportStdout(t *testing.T) {
 }
 
 func TestExportDialError(t *testing.T) {
-	withHistories(t, nil, errors.New("connection refused"))
+	fe := &fakeEscrows{}
+	withHistories(t, fe, nil, errors.New("connection refused"))
 
-	inv := invoke(t, &fakeEscrows{}, nil, "export", "ok")
+	inv := invoke(t, fe, nil, "export", "ok")
 
 	assert.ErrorContains(t, inv.err, "connection refused")
 	assert.Equal(t, 1, exitCode(inv.err))

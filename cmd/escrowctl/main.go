@@ -14,7 +14,6 @@
 //	trade SUB ID             start and drive a trade (SUB: start, deposit, release,
 //	                         refund, dispute, resolve, status, wait)
 //	demo [--count 3]         set up several escrows at once and show how they overlapped
-//	seed-check               run the old design's Tests 1-4 and check its success criteria
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
@@ -49,8 +48,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/escrowflow/escrowflow/codec"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // Environment variables that set the global flags' defaults.
@@ -74,7 +73,7 @@ const dialTimeout = 15 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, dialStarter)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, dialers{escrows: dialStarter, history: dialHistory})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "escrowctl:", err)
@@ -90,21 +89,28 @@ func main() {
 type escrows interface {
 	Start(ctx context.Context, escrowID string) (starter.Run, error)
 	Describe(ctx context.Context, escrowID string) (starter.Description, error)
-	Status(ctx context.Context, escrowID string) (workflows.Status, error)
-	Result(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	Wait(ctx context.Context, escrowID string) (*workflows.SetupResult, error)
-	List(ctx context.Context, state workflows.State, pageSize int) ([]starter.Summary, error)
+	Status(ctx context.Context, escrowID string) (escrow.Status, error)
+	Result(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	Wait(ctx context.Context, escrowID string) (*escrow.SetupResult, error)
+	List(ctx context.Context, state escrow.State, pageSize int) ([]starter.Summary, error)
 	Close()
 }
 
-// dialFunc connects to Temporal; stderr receives the SDK's warnings.
-type dialFunc func(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error)
+// dialers connect the commands to Temporal; tests fake them.
+type dialers struct {
+	escrows dialFunc
+	history historyDialFunc
+}
 
-func dialStarter(ctx context.Context, address, namespace string, stderr io.Writer) (escrows, error) {
+// dialFunc connects to Temporal with the payload key ring codecKeys (see
+// dataConverter); stderr receives the SDK's warnings.
+type dialFunc func(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error)
+
+func dialStarter(ctx context.Context, address, namespace, codecKeys string, stderr io.Writer) (escrows, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc, err := dataConverter()
+	dc, err := dataConverter(codecKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -116,17 +122,13 @@ func dialStarter(ctx context.Context, address, namespace string, stderr io.Write
 	})
 }
 
-// codecKeysFile is the --codec-keys-file of this invocation, set by
-// dispatch before any command dials.
-var codecKeysFile string
-
 // demoCodecKeys is the key ring make demo creates.
 const demoCodecKeys = ".escrowflow/codec.keys"
 
-// dataConverter returns the converter that decrypts the worker's payloads,
-// or codec.Plain() when no key ring is configured.
-func dataConverter() (converter.DataConverter, error) {
-	path := codecKeysFile
+// dataConverter returns the converter that decrypts the worker's payloads
+// with the key ring at path (--codec-keys-file; "" for the demo's, when
+// present), or codec.Plain() when there is none.
+func dataConverter(path string) (converter.DataConverter, error) {
 	if path == "" {
 		if _, err := os.Stat(demoCodecKeys); err != nil {
 			return codec.Plain(), nil
@@ -178,6 +180,7 @@ type app struct {
 	globals
 	stdout, stderr io.Writer
 	dial           dialFunc
+	dialHistory    historyDialFunc
 	now            func() time.Time
 }
 
@@ -198,7 +201,6 @@ func commands() []command {
 		{name: "trade", args: "SUB ID", summary: "start and drive an escrow's trade: start, deposit, release, refund, dispute, resolve, status, wait", flags: tradeFlags, help: tradeHelp},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
 		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
-		{name: "seed-check", args: "[--worker-log FILE]", summary: "run the old design's Tests 1-4 and check its success criteria", flags: seedCheckFlags},
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
@@ -207,8 +209,8 @@ func commands() []command {
 }
 
 // run runs the command line args (without the program name).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, dial dialFunc) error {
-	a := &app{stdout: stdout, stderr: stderr, dial: dial, now: time.Now}
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, d dialers) error {
+	a := &app{stdout: stdout, stderr: stderr, dial: d.escrows, dialHistory: d.history, now: time.Now}
 	a.address = envOr(getenv, EnvAddress, DefaultAddress)
 	a.namespace = envOr(getenv, EnvNamespace, DefaultNamespace)
 	a.codecKeys = getenv(EnvCodecKeysFile)
@@ -250,7 +252,6 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		codecKeysFile = a.codecKeys
 		return action(ctx, rest)
 	}
 	fs.SetOutput(stderr)
@@ -323,5 +324,5 @@ func capitalize(s string) string {
 
 // connect dials Temporal with the global flags.
 func (a *app) connect(ctx context.Context) (escrows, error) {
-	return a.dial(ctx, a.address, a.namespace, a.stderr)
+	return a.dial(ctx, a.address, a.namespace, a.codecKeys, a.stderr)
 }

@@ -15,9 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/starter"
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
 // fakeEscrows answers like a *starter.Client over a Temporal server where
@@ -27,24 +26,26 @@ type fakeEscrows struct {
 	started  []string
 	startErr map[string]error
 	// result returns escrow id's outcome; nil means a confirmed result.
-	result func(id string) (*workflows.SetupResult, error)
-	status map[string][]workflows.State // states Status walks through
+	result func(id string) (*escrow.SetupResult, error)
+	status map[string][]escrow.State // states Status walks through
 	polls  map[string]int
 	list   []starter.Summary
 	closed bool
+	// history answers export's dial (see withHistories).
+	history historyDialFunc
 }
 
 func (f *fakeEscrows) Start(_ context.Context, id string) (starter.Run, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := workflows.ValidateEscrowID(id); err != nil {
+	if err := escrow.ValidateEscrowID(id); err != nil {
 		return starter.Run{}, err
 	}
 	if err := f.startErr[id]; err != nil {
 		return starter.Run{}, err
 	}
 	f.started = append(f.started, id)
-	return starter.Run{EscrowID: id, WorkflowID: workflows.WorkflowID(id), RunID: "run-" + id}, nil
+	return starter.Run{EscrowID: id, WorkflowID: escrow.WorkflowID(id), RunID: "run-" + id}, nil
 }
 
 func (f *fakeEscrows) Describe(ctx context.Context, id string) (starter.Description, error) {
@@ -53,35 +54,35 @@ func (f *fakeEscrows) Describe(ctx context.Context, id string) (starter.Descript
 		return starter.Description{}, err
 	}
 	return starter.Description{
-		Summary: starter.Summary{EscrowID: id, WorkflowID: workflows.WorkflowID(id), RunID: "run-" + id, State: st.State,
+		Summary: starter.Summary{EscrowID: id, WorkflowID: escrow.WorkflowID(id), RunID: "run-" + id, State: st.State,
 			Status: "Running", Start: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
 		Status:  st,
 		Queried: true,
 	}, nil
 }
 
-func (f *fakeEscrows) Status(_ context.Context, id string) (workflows.Status, error) {
+func (f *fakeEscrows) Status(_ context.Context, id string) (escrow.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	states, ok := f.status[id]
 	if !ok {
-		return workflows.Status{}, starter.ErrEscrowNotFound
+		return escrow.Status{}, starter.ErrEscrowNotFound
 	}
 	if f.polls == nil {
 		f.polls = map[string]int{}
 	}
 	n := min(f.polls[id], len(states)-1)
 	f.polls[id]++
-	return workflows.Status{EscrowID: id, State: states[n], Roles: map[workflows.Role]workflows.RoleStatus{
-		workflows.Buyer: {Round: workflows.RoundMake, Step: "running"},
+	return escrow.Status{EscrowID: id, State: states[n], Roles: map[escrow.Role]escrow.RoleStatus{
+		escrow.Buyer: {Round: escrow.RoundMake, Step: "running"},
 	}}, nil
 }
 
-func (f *fakeEscrows) Result(ctx context.Context, id string) (*workflows.SetupResult, error) {
+func (f *fakeEscrows) Result(ctx context.Context, id string) (*escrow.SetupResult, error) {
 	return f.Wait(ctx, id)
 }
 
-func (f *fakeEscrows) Wait(_ context.Context, id string) (*workflows.SetupResult, error) {
+func (f *fakeEscrows) Wait(_ context.Context, id string) (*escrow.SetupResult, error) {
 	if f.result != nil {
 		if res, err := f.result(id); res != nil || err != nil {
 			return res, err
@@ -90,7 +91,7 @@ func (f *fakeEscrows) Wait(_ context.Context, id string) (*workflows.SetupResult
 	return okResult(id, 0), nil
 }
 
-func (f *fakeEscrows) List(context.Context, workflows.State, int) ([]starter.Summary, error) {
+func (f *fakeEscrows) List(context.Context, escrow.State, int) ([]starter.Summary, error) {
 	return f.list, nil
 }
 
@@ -101,11 +102,11 @@ func (f *fakeEscrows) Close() {
 }
 
 // okResult is a confirmed result whose rounds start at +startMs.
-func okResult(id string, startMs int) *workflows.SetupResult {
+func okResult(id string, startMs int) *escrow.SetupResult {
 	addr := "9" + strings.Repeat("a", 10) + id
-	res := &workflows.SetupResult{EscrowID: id, MultisigAddress: addr, Wallets: map[workflows.Role]workflows.WalletResult{}, Rounds: stdRounds(startMs)}
-	for _, role := range workflows.Roles {
-		res.Wallets[role] = workflows.WalletResult{Wallet: id + "-" + string(role) + "-final", Address: addr}
+	res := &escrow.SetupResult{EscrowID: id, MultisigAddress: addr, Wallets: map[escrow.Role]escrow.WalletResult{}, Rounds: stdRounds(startMs)}
+	for _, role := range escrow.Roles {
+		res.Wallets[role] = escrow.WalletResult{Wallet: id + "-" + string(role) + "-final", Address: addr}
 	}
 	return res
 }
@@ -120,12 +121,18 @@ type invocation struct {
 func invoke(t *testing.T, f *fakeEscrows, env map[string]string, args ...string) *invocation {
 	t.Helper()
 	inv := &invocation{}
-	dial := func(_ context.Context, address, namespace string, _ io.Writer) (escrows, error) {
+	dial := func(_ context.Context, address, namespace, _ string, _ io.Writer) (escrows, error) {
 		inv.dialed = append(inv.dialed, address+" "+namespace)
 		return f, nil
 	}
 	getenv := func(k string) string { return env[k] }
-	inv.err = run(context.Background(), args, getenv, &inv.stdout, &inv.stderr, dial)
+	history := func(ctx context.Context, address, namespace, keys string, stderr io.Writer) (historyConn, error) {
+		if f.history == nil {
+			return nil, errors.New("test: no histories")
+		}
+		return f.history(ctx, address, namespace, keys, stderr)
+	}
+	inv.err = run(context.Background(), args, getenv, &inv.stdout, &inv.stderr, dialers{escrows: dial, history: history})
 	return inv
 }
 
@@ -233,9 +240,9 @@ func TestStart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeEscrows{
 				startErr: map[string]error{"e2": dup},
-				result: func(id string) (*workflows.SetupResult, error) {
+				result: func(id string) (*escrow.SetupResult, error) {
 					if id == "fails" {
-						return nil, &starter.EscrowFailedError{EscrowID: id, Type: activities.TypeInvalidMultisigMessage, Message: "bad kex"}
+						return nil, &starter.EscrowFailedError{EscrowID: id, Type: escrow.TypeInvalidMultisigMessage, Message: "bad kex"}
 					}
 					return nil, nil
 				},
@@ -264,10 +271,10 @@ func TestStartJSON(t *testing.T) {
 
 	require.Error(t, inv.err)
 	var got []struct {
-		EscrowID string                 `json:"escrowId"`
-		RunID    string                 `json:"runId"`
-		Error    *errorInfo             `json:"error"`
-		Result   *workflows.SetupResult `json:"result"`
+		EscrowID string              `json:"escrowId"`
+		RunID    string              `json:"runId"`
+		Error    *errorInfo          `json:"error"`
+		Result   *escrow.SetupResult `json:"result"`
 	}
 	require.NoError(t, json.Unmarshal(inv.stdout.Bytes(), &got), inv.stdout.String())
 	require.Len(t, got, 2)
@@ -278,7 +285,7 @@ func TestStartJSON(t *testing.T) {
 }
 
 func TestStatusAndResult(t *testing.T) {
-	f := &fakeEscrows{status: map[string][]workflows.State{"e1": {workflows.StateMaking}}}
+	f := &fakeEscrows{status: map[string][]escrow.State{"e1": {escrow.StateMaking}}}
 	tests := []struct {
 		name       string
 		give       []string
@@ -324,9 +331,9 @@ func assertLines(t *testing.T, out string, want ...string) {
 }
 
 func TestResultUnconfirmed(t *testing.T) {
-	f := &fakeEscrows{result: func(id string) (*workflows.SetupResult, error) {
+	f := &fakeEscrows{result: func(id string) (*escrow.SetupResult, error) {
 		res := okResult(id, 0)
-		res.Wallets[workflows.Vendor] = workflows.WalletResult{Wallet: "w", Address: "9other"}
+		res.Wallets[escrow.Vendor] = escrow.WalletResult{Wallet: "w", Address: "9other"}
 		return res, nil
 	}}
 
@@ -341,23 +348,23 @@ var demoID = regexp.MustCompile(`^demo-\d{8}-\d{6}-[0-9a-f]{4}-[1-3]$`)
 func TestDemo(t *testing.T) {
 	tests := []struct {
 		name        string
-		giveResult  func(i int, id string) (*workflows.SetupResult, error)
+		giveResult  func(i int, id string) (*escrow.SetupResult, error)
 		wantErr     string
 		wantStdout  []string
 		wantOverlap bool
 	}{
 		{
 			name:        "three overlapping escrows",
-			giveResult:  func(i int, id string) (*workflows.SetupResult, error) { return okResult(id, 1000*i), nil },
+			giveResult:  func(i int, id string) (*escrow.SetupResult, error) { return okResult(id, 1000*i), nil },
 			wantStdout:  []string{"all roles confirm the address", "arbiter 9aaaaaaaaaademo-", "✓", "overlap: yes, all 3 escrows"},
 			wantOverlap: true,
 		},
 		{
 			name: "one role reports another address",
-			giveResult: func(i int, id string) (*workflows.SetupResult, error) {
+			giveResult: func(i int, id string) (*escrow.SetupResult, error) {
 				res := okResult(id, 1000*i)
 				if i == 1 {
-					res.Wallets[workflows.Arbiter] = workflows.WalletResult{Address: "9zzz"}
+					res.Wallets[escrow.Arbiter] = escrow.WalletResult{Address: "9zzz"}
 				}
 				return res, nil
 			},
@@ -367,9 +374,9 @@ func TestDemo(t *testing.T) {
 		},
 		{
 			name: "one fails, the others ran back to back",
-			giveResult: func(i int, id string) (*workflows.SetupResult, error) {
+			giveResult: func(i int, id string) (*escrow.SetupResult, error) {
 				if i == 2 {
-					return nil, &starter.EscrowFailedError{EscrowID: id, Type: activities.TypeDiskFull, Message: "no space"}
+					return nil, &starter.EscrowFailedError{EscrowID: id, Type: escrow.TypeDiskFull, Message: "no space"}
 				}
 				return okResult(id, 9200*i), nil
 			},
@@ -379,8 +386,8 @@ func TestDemo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeEscrows{status: map[string][]workflows.State{}}
-			f.result = func(id string) (*workflows.SetupResult, error) {
+			f := &fakeEscrows{status: map[string][]escrow.State{}}
+			f.result = func(id string) (*escrow.SetupResult, error) {
 				return tt.giveResult(int(id[len(id)-1]-'1'), id) // demo-…-1 is escrow 0
 			}
 			// Wait answers at once; the demo polls every status once
@@ -388,8 +395,8 @@ func TestDemo(t *testing.T) {
 			startFake := &startRecorder{fakeEscrows: f}
 
 			inv := &invocation{}
-			dial := func(context.Context, string, string, io.Writer) (escrows, error) { return startFake, nil }
-			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dial)
+			dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return startFake, nil }
+			inv.err = run(context.Background(), []string{"demo", "--poll", "10ms"}, func(string) string { return "" }, &inv.stdout, &inv.stderr, dialers{escrows: dial})
 
 			if tt.wantErr != "" {
 				assert.EqualError(t, inv.err, tt.wantErr)
@@ -414,18 +421,18 @@ type startRecorder struct{ *fakeEscrows }
 
 func (s *startRecorder) Start(ctx context.Context, id string) (starter.Run, error) {
 	s.mu.Lock()
-	s.status[id] = []workflows.State{workflows.StateMaking}
+	s.status[id] = []escrow.State{escrow.StateMaking}
 	s.mu.Unlock()
 	return s.fakeEscrows.Start(ctx, id)
 }
 
 func TestDemoJSON(t *testing.T) {
-	f := &fakeEscrows{status: map[string][]workflows.State{}}
+	f := &fakeEscrows{status: map[string][]escrow.State{}}
 	s := &startRecorder{fakeEscrows: f}
 	var stdout, stderr bytes.Buffer
-	dial := func(context.Context, string, string, io.Writer) (escrows, error) { return s, nil }
+	dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return s, nil }
 
-	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dial)
+	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dialers{escrows: dial})
 
 	require.NoError(t, err)
 	var rep demoReport
@@ -460,7 +467,7 @@ func TestDemoIDs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := demoIDs(tt.givePre, tt.giveCount, now, "ab12")
 
-			var invalid *workflows.InvalidEscrowIDError
+			var invalid *escrow.InvalidEscrowIDError
 			if tt.wantErr {
 				assert.True(t, errors.As(err, &invalid), "%v", err)
 				return

@@ -65,8 +65,8 @@ func (f *fakeTrades) WaitTrade(context.Context, string) (*escrow.TradeStatus, er
 
 func runTrade(f *fakeTrades, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
-	dial := func(context.Context, string, string, io.Writer) (escrows, error) { return f, nil }
-	err := run(context.Background(), append([]string{"trade"}, args...), func(string) string { return "" }, &stdout, &stderr, dial)
+	dial := func(context.Context, string, string, string, io.Writer) (escrows, error) { return f, nil }
+	err := run(context.Background(), append([]string{"trade"}, args...), func(string) string { return "" }, &stdout, &stderr, dialers{escrows: dial})
 	return stdout.String(), err
 }
 

@@ -22,11 +22,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/escrowflow/escrowflow/activities"
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/instrument"
 )
 
 // Rounds and Roles of an escrow, in order, with each round's activity type.
 var (
-	Rounds     = []string{"CREATING", "PREPARING", "MAKING", "EXCHANGING_1", "EXCHANGING_2", "VERIFYING"}
+	Rounds     = instrument.Rounds
 	Roles      = []string{"buyer", "vendor", "arbiter"}
 	activityOf = map[string]string{"CREATING": "CreateWallet", "PREPARING": "PrepareMultisig", "MAKING": "MakeMultisig",
 		"EXCHANGING_1": "ExchangeMultisigKeys", "EXCHANGING_2": "ExchangeMultisigKeys", "VERIFYING": "VerifyMultisig"}
@@ -46,12 +48,12 @@ func New(escrowID, runID string, start time.Time) *History {
 	h := &History{dc: converter.GetDefaultDataConverter()}
 	h.add(start, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{
 		WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
-			WorkflowType:           &commonpb.WorkflowType{Name: "EscrowSetup"},
-			TaskQueue:              &taskqueuepb.TaskQueue{Name: "escrow-setup"},
+			WorkflowType:           &commonpb.WorkflowType{Name: escrow.WorkflowName},
+			TaskQueue:              &taskqueuepb.TaskQueue{Name: escrow.TaskQueue},
 			Input:                  h.payloads(map[string]string{"escrowId": escrowID}),
 			OriginalExecutionRunId: runID,
 			FirstExecutionRunId:    runID,
-			WorkflowId:             "escrow-" + escrowID,
+			WorkflowId:             escrow.WorkflowID(escrowID),
 			Attempt:                1,
 		}})
 	return h
@@ -117,7 +119,7 @@ func (h *History) Schedule(at time.Time, activity string, in any) int64 {
 		ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
 			ActivityId:   fmt.Sprint(h.acts),
 			ActivityType: &commonpb.ActivityType{Name: activity},
-			TaskQueue:    &taskqueuepb.TaskQueue{Name: "escrow-setup"},
+			TaskQueue:    &taskqueuepb.TaskQueue{Name: escrow.TaskQueue},
 			Input:        h.payloads(in),
 		}})
 }
@@ -240,7 +242,7 @@ func Escrow(escrowID, runID string, start time.Time, tweak func(round, role stri
 	t = t.Add(20 * time.Millisecond)
 	h.Complete(t, claim, cs, activities.ClaimOutput{})
 
-	outcome, reasonType := activities.OutcomeCompleted, ""
+	outcome, reasonType := escrow.OutcomeCompleted, ""
 	for ri, round := range Rounds {
 		t = t.Add(10 * time.Millisecond)
 		h.WorkflowTask(t)
@@ -289,13 +291,13 @@ func Escrow(escrowID, runID string, start time.Time, tweak func(round, role stri
 			switch {
 			case sp.Fail != "":
 				h.Fail(c.at, scheds[i], st, AppFailure(sp.Fail, "peer message MultisigxV2R1 is not valid"))
-				outcome, reasonType = activities.OutcomeFailed, sp.Fail
+				outcome, reasonType = escrow.OutcomeFailed, sp.Fail
 			case sp.TimeOut:
 				h.TimeOut(c.at, scheds[i], st, enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)
-				outcome, reasonType = activities.OutcomeFailed, "Timeout"
+				outcome, reasonType = escrow.OutcomeFailed, escrow.TypeTimeout
 			case sp.Cancel:
 				h.Cancel(c.at, scheds[i], st)
-				outcome, reasonType = activities.OutcomeCancelled, "Cancelled"
+				outcome, reasonType = escrow.OutcomeCancelled, escrow.TypeCancelled
 			default:
 				h.Complete(c.at, scheds[i], st, activities.StepOutput{
 					Snapshot:     fmt.Sprintf("%s.%s.%s.a%d-abcdef0123", escrowID, Roles[i], strings.ToLower(round), sp.Attempts),
@@ -307,7 +309,7 @@ func Escrow(escrowID, runID string, start time.Time, tweak func(round, role stri
 			end = c.at
 		}
 		t = end
-		if outcome != activities.OutcomeCompleted {
+		if outcome != escrow.OutcomeCompleted {
 			break
 		}
 	}
@@ -321,9 +323,9 @@ func Escrow(escrowID, runID string, start time.Time, tweak func(round, role stri
 	h.Complete(t, fin, fs, activities.FinishOutput{Owner: true})
 	t = t.Add(10 * time.Millisecond)
 	switch outcome {
-	case activities.OutcomeCompleted:
+	case escrow.OutcomeCompleted:
 		h.Completed(t, map[string]string{"escrowId": escrowID, "multisigAddress": "9multisig"})
-	case activities.OutcomeCancelled:
+	case escrow.OutcomeCancelled:
 		h.Canceled(t)
 	default:
 		h.Failed(t, AppFailure(reasonType, "escrow setup failed: MultisigxV2 bad"))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/internal/devserver"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -39,7 +40,7 @@ func TestTemporalRestart(t *testing.T) {
 	d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus())
-	require.NoError(t, tp.probe(), "EscrowState is still registered")
+	require.NoError(t, devserver.Probe(ctx, tp.HostPort), "EscrowState is still registered")
 
 	c.Close()
 	tp.Stop()

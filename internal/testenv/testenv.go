@@ -12,7 +12,6 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/escrowflow/escrowflow/internal/devserver"
 )
 
 // TemporalCLIEnv is the environment variable that names the Temporal CLI
@@ -99,13 +100,6 @@ func isExecutable(p string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-var (
-	portsMu sync.Mutex
-	// portsGiven remembers ports already handed out by FreePort in this
-	// process so two callers never get the same one.
-	portsGiven = map[int]bool{}
-)
-
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (the
 // kernel picks it for a listener that is closed right away). Ports are never
 // handed out twice within one test process; another process may still grab
@@ -113,24 +107,11 @@ var (
 // "address already in use".
 func FreePort(t testing.TB) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("testenv: listen on 127.0.0.1:0: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if err := l.Close(); err != nil {
-			t.Fatalf("testenv: close probe listener: %v", err)
-		}
-		if !portsGiven[port] {
-			portsGiven[port] = true
-			return port
-		}
+	port, err := devserver.FreePort()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	t.Fatalf("testenv: no unused free port found")
-	return 0
+	return port
 }
 
 // WaitFor polls cond (about every 50-500 ms) until it returns true, and fails
@@ -248,20 +229,6 @@ func removeBuildDir() error {
 		return errors.Join(errors.New("remove build dir"), err)
 	}
 	return nil
-}
-
-// tail returns the last n lines of the file at path (or a note why it could
-// not be read).
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // ProcessGone reports whether process pid has ended: it does not exist, or

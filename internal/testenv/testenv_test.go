@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -83,7 +84,7 @@ func TestStartTemporal(t *testing.T) {
 
 	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: tp.Namespace})
 	require.NoError(t, err)
-	typ, ok := resp.GetCustomAttributes()[EscrowStateAttribute]
+	typ, ok := resp.GetCustomAttributes()[escrow.StateSearchAttribute]
 	require.True(t, ok, "EscrowState not registered")
 	assert.Equal(t, enumspb.INDEXED_VALUE_TYPE_KEYWORD, typ)
 

@@ -1,6 +1,8 @@
-package main
+package seedcheck
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"go/token"
@@ -14,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
-
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/starter"
 )
 
 // seedRunOK is a confirmed run of id taking wallMs on escrowctl's clock,
@@ -93,9 +95,9 @@ func TestEvaluateSeedCheck(t *testing.T) {
 		{
 			name: "single escrow not confirmed",
 			change: func(in *seedInput) {
-				w := in.Single.Result.Wallets[workflows.Vendor]
+				w := in.Single.Result.Wallets[escrow.Vendor]
 				w.Address = "other"
-				in.Single.Result.Wallets[workflows.Vendor] = w
+				in.Single.Result.Wallets[escrow.Vendor] = w
 			},
 			want:         strings.Replace(allPass, "1:PASS", "1:FAIL", 1),
 			wantMeasured: map[int]string{0: "address not confirmed by every role"},
@@ -337,6 +339,7 @@ import (
 	stdio "io"
 	"net/http"
 	"os"
+	run "os/exec"
 )
 
 // os.WriteFile in a comment does not count, nor does "io.Copy(" in a string.
@@ -345,40 +348,54 @@ var s = "os.Rename(a, b)"
 func f(resp *http.Response, dst stdio.Writer, src stdio.Reader) error {
 	_, _ = stdio.Copy(stdio.Discard, resp.Body) // draining a body is fine
 	h := sha256.New()
-	if _, err := stdio.Copy(h, src); err != nil { // line 16
+	if _, err := stdio.Copy(h, src); err != nil { // line 17
 		return err
 	}
-	if err := os.WriteFile("w", nil, 0o600); err != nil { // line 19
+	if err := os.WriteFile("w", nil, 0o600); err != nil { // line 20
 		return err
 	}
-	_ = os.Rename("a", "b") // line 22
-	return os.Link("a", "b") // line 23
+	_ = os.Rename("a", "b") // line 23
+	return os.Link("a", "b") // line 24
 }
 
 func report(b []byte) error {
 	// seed-check: not a wallet file (a report)
-	if err := os.WriteFile("report.svg", b, 0o644); err != nil { // line 28
+	if err := os.WriteFile("report.svg", b, 0o644); err != nil { // line 29
 		return err
 	}
-	return os.WriteFile("r2", b, 0o644) // seed-check: not a wallet file; line 31
+	return os.WriteFile("r2", b, 0o644) // seed-check: not a wallet file; line 32
 }
 
 func later(b []byte) error {
 	// seed-check: not a wallet file, but two lines up
 
-	return os.WriteFile("w", b, 0o600) // line 37
+	return os.WriteFile("w", b, 0o600) // line 38
+}
+
+func opens(ctx context.Context) {
+	f, _ := os.Create("w")                               // line 42
+	r, _ := os.OpenFile("w", os.O_RDONLY, 0)             // read only: fine
+	a, _ := os.OpenFile("w", os.O_WRONLY|os.O_APPEND, 0) // line 44
+	_ = run.Command("cp", "a", "b")                      // line 45
+	_ = run.CommandContext(ctx, "/bin/cp", "a", "b")     // line 46
+	_ = run.Command("ls", "a")                           // not a copy
+	_, _, _ = f, r, a
 }
 `
 	got, err := plainCopiesIn(token.NewFileSet(), "x/x.go", []byte(src))
 	require.NoError(t, err)
 	assert.Equal(t, []plainCopy{
-		{File: "x/x.go", Line: 16, Call: "io.Copy"},
-		{File: "x/x.go", Line: 19, Call: "os.WriteFile"},
-		{File: "x/x.go", Line: 22, Call: "os.Rename"},
-		{File: "x/x.go", Line: 23, Call: "os.Link"},
-		{File: "x/x.go", Line: 28, Call: "os.WriteFile", Exempt: true},
-		{File: "x/x.go", Line: 31, Call: "os.WriteFile", Exempt: true},
-		{File: "x/x.go", Line: 37, Call: "os.WriteFile"},
+		{File: "x/x.go", Line: 17, Call: "io.Copy"},
+		{File: "x/x.go", Line: 20, Call: "os.WriteFile"},
+		{File: "x/x.go", Line: 23, Call: "os.Rename"},
+		{File: "x/x.go", Line: 24, Call: "os.Link"},
+		{File: "x/x.go", Line: 29, Call: "os.WriteFile", Exempt: true},
+		{File: "x/x.go", Line: 32, Call: "os.WriteFile", Exempt: true},
+		{File: "x/x.go", Line: 38, Call: "os.WriteFile"},
+		{File: "x/x.go", Line: 42, Call: "os.Create"},
+		{File: "x/x.go", Line: 44, Call: "os.OpenFile"},
+		{File: "x/x.go", Line: 45, Call: "exec.Command"},
+		{File: "x/x.go", Line: 46, Call: "exec.CommandContext"},
 	}, got)
 
 	// A local identifier named like the packages is not them.
@@ -472,7 +489,7 @@ func newSeedWorld(t *testing.T) *seedWorld {
 	return w
 }
 
-func (w *seedWorld) result(id string) (*workflows.SetupResult, error) {
+func (w *seedWorld) result(id string) (*escrow.SetupResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f, err := os.OpenFile(w.log, os.O_APPEND|os.O_WRONLY, 0)
@@ -481,8 +498,8 @@ func (w *seedWorld) result(id string) (*workflows.SetupResult, error) {
 	}
 	defer f.Close()
 	for _, round := range committingRounds {
-		for _, role := range workflows.Roles {
-			if w.failSuffix != "" && strings.HasSuffix(id, w.failSuffix) && round == workflows.RoundMake && role == workflows.Buyer {
+		for _, role := range escrow.Roles {
+			if w.failSuffix != "" && strings.HasSuffix(id, w.failSuffix) && round == escrow.RoundMake && role == escrow.Buyer {
 				// A failed attempt; the retry's copy succeeds.
 				if _, err := fmt.Fprintf(f, consoleFailed, id, role, round); err != nil {
 					return nil, err
@@ -496,12 +513,42 @@ func (w *seedWorld) result(id string) (*workflows.SetupResult, error) {
 	return okResult(id, 0), nil
 }
 
-func TestSeedCheckCommand(t *testing.T) {
+// fakeClient answers like a *starter.Client on a stack where escrows
+// complete at once with result's outcome.
+type fakeClient struct {
+	mu      sync.Mutex
+	started []string
+	result  func(id string) (*escrow.SetupResult, error)
+}
+
+func (f *fakeClient) Start(_ context.Context, id string) (starter.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, id)
+	return starter.Run{EscrowID: id, WorkflowID: escrow.WorkflowID(id)}, nil
+}
+
+func (f *fakeClient) Wait(_ context.Context, id string) (*escrow.SetupResult, error) {
+	return f.result(id)
+}
+
+func (f *fakeClient) List(context.Context, escrow.State, int) ([]starter.Summary, error) {
+	return nil, nil
+}
+
+func runFake(t *testing.T, w *seedWorld, prefix string) (stdout, stderr string, f *fakeClient, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f = &fakeClient{result: w.result}
+	err = Run(context.Background(), Options{Client: f, WorkerLog: w.log, Root: w.root, Prefix: prefix, Tag: "abcd",
+		Stdout: &out, Stderr: &errOut, Now: time.Now})
+	return out.String(), errOut.String(), f, err
+}
+
+func TestRunOnAFakeStack(t *testing.T) {
 	w := newSeedWorld(t)
-	f := &fakeEscrows{result: w.result}
-	inv := invoke(t, f, nil, "seed-check", "--worker-log", w.log, "--repo", w.root, "--prefix", "t")
-	require.NoError(t, inv.err, "stdout:\n%s\nstderr:\n%s", inv.stdout.String(), inv.stderr.String())
-	out := inv.stdout.String()
+	out, stderr, f, err := runFake(t, w, "t")
+	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out, stderr)
 	assert.Contains(t, out, "The old design's success criteria, measured on escrowflow:")
 	assert.Contains(t, out, "seed-check: PASS, all 7 criteria met")
 	assert.Regexp(t, `(?m)^  PASS  Test 1  single escrow COMPLETED, address confirmed by all roles, in < 35 s\n\s+measured: [0-9.]+ s wall`, out)
@@ -510,37 +557,42 @@ func TestSeedCheckCommand(t *testing.T) {
 	assert.Regexp(t, `(?m)^  PASS  code    no plain copy .*\n\s+measured: 0 calls in 1 non-test .go files outside walletstore$`, out)
 	assert.Regexp(t, `(?m)^  INFO  Test 2  batch wall time`, out)
 	require.Len(t, f.started, 4)
-	assert.Regexp(t, `^t-\d{8}-\d{6}-[0-9a-f]{4}-single$`, f.started[0], "Test 1 runs alone, first")
-	assert.Contains(t, inv.stderr.String(), "seed-check: Test 1: one escrow alone: "+f.started[0])
-	assert.True(t, f.closed)
+	assert.Regexp(t, `^t-\d{8}-\d{6}-abcd-single$`, f.started[0], "Test 1 runs alone, first")
+	assert.Contains(t, stderr, "seed-check: Test 1: one escrow alone: "+f.started[0])
 
-	// A failed copy fails the check with exit status 1.
+	// A failed copy fails the check.
 	w = newSeedWorld(t)
 	w.failSuffix = "-par2"
-	f = &fakeEscrows{result: w.result}
-	inv = invoke(t, f, nil, "seed-check", "--worker-log", w.log, "--repo", w.root, "--json")
-	require.Error(t, inv.err)
-	assert.Equal(t, 1, exitCode(inv.err))
-	assert.Contains(t, inv.err.Error(), "1 of 7 criteria failed")
-	assert.Contains(t, inv.stdout.String(), `"verdict": "FAIL"`)
-	assert.Contains(t, inv.stdout.String(), `"passed": false`)
-	assert.Contains(t, inv.stdout.String(), `"wallMs"`)
+	out, _, _, err = runFake(t, w, "t")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "1 of 7 criteria failed")
+	assert.Contains(t, out, "FAIL")
 
-	// Usage errors.
-	inv = invoke(t, &fakeEscrows{}, nil, "seed-check", "--repo", w.root, "extra")
-	assert.Equal(t, 2, exitCode(inv.err))
-	inv = invoke(t, &fakeEscrows{}, nil, "seed-check", "--repo", t.TempDir())
-	require.Error(t, inv.err)
+	// A root that is not this module.
+	w = newSeedWorld(t)
+	w.root = t.TempDir()
+	_, _, _, err = runFake(t, w, "t")
+	require.Error(t, err)
 }
 
-// TestRepositoryHasNoPlainCopies runs the seed-check code scan over this
-// repository: every write of a file outside walletstore must go through it.
-func TestRepositoryHasNoPlainCopies(t *testing.T) {
+// TestSourceRules runs the seed-check code scan over this repository:
+// every write of a file outside walletstore must go through it.
+func TestSourceRules(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	files, found, err := scanPlainCopies(root)
 	require.NoError(t, err)
 	require.Greater(t, files, 20, "the scan read the code")
 	for _, c := range found {
-		require.True(t, c.Exempt, "plain %s at %s:%d", c.Call, c.File, c.Line)
+		assert.True(t, c.Exempt, "plain %s at %s:%d", c.Call, c.File, c.Line)
 	}
+}
+
+// okResult is a confirmed result whose rounds start at +startMs.
+func okResult(id string, startMs int) *escrow.SetupResult {
+	addr := "9" + strings.Repeat("a", 10) + id
+	res := &escrow.SetupResult{EscrowID: id, MultisigAddress: addr, Wallets: map[escrow.Role]escrow.WalletResult{}, Rounds: stdRounds(startMs)}
+	for _, role := range escrow.Roles {
+		res.Wallets[role] = escrow.WalletResult{Wallet: id + "-" + string(role) + "-final", Address: addr}
+	}
+	return res
 }

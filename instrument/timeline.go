@@ -1,4 +1,4 @@
-package main
+package instrument
 
 import (
 	"fmt"
@@ -6,61 +6,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/escrowflow/escrowflow/workflows"
+	"github.com/escrowflow/escrowflow/escrow"
 )
 
-// roundLetters are the timeline's letters for the rounds, in round order.
-var roundLetters = []struct {
-	round  workflows.Round
-	letter byte
-}{
-	{workflows.RoundCreate, 'C'},
-	{workflows.RoundPrepare, 'P'},
-	{workflows.RoundMake, 'M'},
-	{workflows.RoundExchange1, '1'},
-	{workflows.RoundExchange2, '2'},
-	{workflows.RoundVerify, 'V'},
-}
-
-func roundLetter(r workflows.Round) byte {
-	for _, rl := range roundLetters {
-		if rl.round == r {
-			return rl.letter
-		}
-	}
-	if r == "" {
-		return '?'
-	}
-	return r[0]
-}
-
-// escrowRounds is one escrow's round timings.
-type escrowRounds struct {
+// EscrowRounds is one escrow's round timings.
+type EscrowRounds struct {
 	EscrowID string
-	Rounds   []workflows.RoundTiming
+	Rounds   []escrow.RoundTiming
 }
 
-// span is a time interval.
-type span struct{ Start, End time.Time }
+// Span is a time interval.
+type Span struct{ Start, End time.Time }
 
-func (s span) duration() time.Duration { return s.End.Sub(s.Start) }
+// Duration is End - Start.
+func (s Span) Duration() time.Duration { return s.End.Sub(s.Start) }
 
-// roundSpan is one round of one escrow: from its first role's start to its
+// RoundSpan is one round of one escrow: from its first role's start to its
 // last role's finish.
-type roundSpan struct {
-	Round workflows.Round
-	span
+type RoundSpan struct {
+	Round escrow.Round
+	Span
 }
 
-// roundSpans groups timings by round, ordered by start.
-func roundSpans(timings []workflows.RoundTiming) []roundSpan {
-	var out []roundSpan
-	idx := map[workflows.Round]int{}
+// RoundSpans groups timings by round, ordered by start.
+func RoundSpans(timings []escrow.RoundTiming) []RoundSpan {
+	var out []RoundSpan
+	idx := map[escrow.Round]int{}
 	for _, t := range timings {
 		i, ok := idx[t.Round]
 		if !ok {
 			idx[t.Round] = len(out)
-			out = append(out, roundSpan{Round: t.Round, span: span{Start: t.Started, End: t.Finished}})
+			out = append(out, RoundSpan{Round: t.Round, Span: Span{Start: t.Started, End: t.Finished}})
 			continue
 		}
 		if t.Started.Before(out[i].Start) {
@@ -74,8 +50,8 @@ func roundSpans(timings []workflows.RoundTiming) []roundSpan {
 	return out
 }
 
-// escrowSpan returns the span of all rounds; ok is false without rounds.
-func escrowSpan(rounds []roundSpan) (s span, ok bool) {
+// EscrowSpan returns the Span of all rounds; ok is false without rounds.
+func EscrowSpan(rounds []RoundSpan) (s Span, ok bool) {
 	for i, r := range rounds {
 		if i == 0 || r.Start.Before(s.Start) {
 			s.Start = r.Start
@@ -87,11 +63,11 @@ func escrowSpan(rounds []roundSpan) (s span, ok bool) {
 	return s, len(rounds) > 0
 }
 
-// overlap reports whether all spans share a moment: the latest start is
+// CommonSpan reports whether all spans share a moment: the latest start is
 // before the earliest end. It is false for fewer than two spans.
-func overlap(spans []span) (common span, ok bool) {
+func CommonSpan(spans []Span) (common Span, ok bool) {
 	if len(spans) < 2 {
-		return span{}, false
+		return Span{}, false
 	}
 	common = spans[0]
 	for _, s := range spans[1:] {
@@ -105,38 +81,38 @@ func overlap(spans []span) (common span, ok bool) {
 	return common, common.Start.Before(common.End)
 }
 
-// timeline is a rendered timeline.
-type timeline struct {
+// Timeline is a rendered timeline.
+type Timeline struct {
 	Lines []string
 	// Overlap reports whether all escrows with timings ran at one moment
 	// (max start < min finish); false for fewer than two.
 	Overlap bool
 	// Batch is the earliest start to the latest finish.
-	Batch span
+	Batch Span
 }
 
-// renderTimeline draws an ASCII Gantt chart of the escrows' rounds: one row
+// RenderTimeline draws an ASCII Gantt chart of the escrows' rounds: one row
 // per escrow on a shared time axis of width columns from the earliest
 // start, each round drawn with its letter in at least one column and gaps
 // between rounds as '.',
 // followed by each escrow's wall time, the batch's, and whether the escrows
 // overlapped. Escrows without timings get a row saying so and are left out
 // of the batch and the overlap. Lines carry no trailing spaces.
-func renderTimeline(escrows []escrowRounds, width int) timeline {
+func RenderTimeline(escrows []EscrowRounds, width int) Timeline {
 	width = max(width, 10)
 	type row struct {
 		id     string
-		rounds []roundSpan
-		span   span
+		rounds []RoundSpan
+		span   Span
 		ok     bool
 	}
 	rows := make([]row, len(escrows))
-	var spans []span
-	var tl timeline
+	var spans []Span
+	var tl Timeline
 	nameWidth := len("escrow")
 	for i, e := range escrows {
-		rows[i] = row{id: e.EscrowID, rounds: roundSpans(e.Rounds)}
-		rows[i].span, rows[i].ok = escrowSpan(rows[i].rounds)
+		rows[i] = row{id: e.EscrowID, rounds: RoundSpans(e.Rounds)}
+		rows[i].span, rows[i].ok = EscrowSpan(rows[i].rounds)
 		nameWidth = max(nameWidth, len(e.EscrowID))
 		if !rows[i].ok {
 			continue
@@ -154,7 +130,7 @@ func renderTimeline(escrows []escrowRounds, width int) timeline {
 		return tl
 	}
 
-	t0, total := tl.Batch.Start, tl.Batch.duration()
+	t0, total := tl.Batch.Start, tl.Batch.Duration()
 	if total <= 0 {
 		total = time.Nanosecond
 	}
@@ -174,11 +150,7 @@ func renderTimeline(escrows []escrowRounds, width int) timeline {
 		tl.Lines = append(tl.Lines, strings.TrimRight(fmt.Sprintf(format, args...), " "))
 	}
 
-	legend := make([]string, len(roundLetters))
-	for i, rl := range roundLetters {
-		legend[i] = fmt.Sprintf("%c=%s", rl.letter, rl.round)
-	}
-	add("timeline: 1 column = %s; %s; . = between rounds", offset(total/time.Duration(width)), strings.Join(legend, " "))
+	add("timeline: 1 column = %s; %s; . = between rounds", offset(total/time.Duration(width)), legend())
 
 	// Ticks at round offsets at least minTickGap columns apart, labelled.
 	step := tickStep(total, width)
@@ -212,7 +184,7 @@ func renderTimeline(escrows []escrowRounds, width int) timeline {
 			s := min(max(col(rs.Start), first), width-1)
 			e := min(max(endCol(rs.End), s+1), width)
 			for c := s; c < e; c++ {
-				cells[c] = roundLetter(rs.Round)
+				cells[c] = roundLetter(string(rs.Round))
 			}
 			first = s + 1
 		}
@@ -222,13 +194,13 @@ func renderTimeline(escrows []escrowRounds, width int) timeline {
 	add("")
 	for _, r := range rows {
 		if r.ok {
-			add("wall  %-*s  %-9s  +%s .. +%s", nameWidth, r.id, wall(r.span.duration()),
+			add("wall  %-*s  %-9s  +%s .. +%s", nameWidth, r.id, Wall(r.span.Duration()),
 				offset(r.span.Start.Sub(t0)), offset(r.span.End.Sub(t0)))
 		}
 	}
-	add("batch %-*s  %s", nameWidth, "", wall(tl.Batch.duration()))
+	add("batch %-*s  %s", nameWidth, "", Wall(tl.Batch.Duration()))
 
-	common, ok := overlap(spans)
+	common, ok := CommonSpan(spans)
 	tl.Overlap = ok
 	switch {
 	case len(spans) < 2:
@@ -243,40 +215,5 @@ func renderTimeline(escrows []escrowRounds, width int) timeline {
 	return tl
 }
 
-// minTickGap is the least number of columns between two ticks.
-const minTickGap = 10
-
-// tickSteps are the tick intervals the axis chooses from.
-var tickSteps = []time.Duration{
-	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
-	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
-	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour,
-}
-
-// tickStep returns the smallest tick interval that keeps ticks at least
-// minTickGap columns apart on an axis of width columns spanning total.
-func tickStep(total time.Duration, width int) time.Duration {
-	least := total * minTickGap / time.Duration(width)
-	for _, s := range tickSteps {
-		if s >= least {
-			return s
-		}
-	}
-	return (least + time.Hour - 1) / time.Hour * time.Hour // whole hours
-}
-
-// offset formats a time offset for the axis: to 10 ms below 10 s, to
-// 100 ms below 10 min, else to the second.
-func offset(d time.Duration) string {
-	switch {
-	case d < 10*time.Second:
-		return d.Round(10 * time.Millisecond).String()
-	case d < 10*time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
-}
-
-// wall formats a wall time to the millisecond.
-func wall(d time.Duration) string { return d.Round(time.Millisecond).String() }
+// Wall formats a wall time to the millisecond.
+func Wall(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -1,34 +1,33 @@
-package main
+package instrument
 
 import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/stretchr/testify/assert"
-
-	"github.com/escrowflow/escrowflow/workflows"
 )
 
-var t0 = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+var tlT0 = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
 
-func ms(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+func atMs(n int) time.Time { return tlT0.Add(time.Duration(n) * time.Millisecond) }
 
 // stdRounds is one escrow's six rounds starting at +startMs: the three
 // roles start together and finish 0, 100 and 200 ms apart; the next round
 // starts when the slowest role finished.
-func stdRounds(startMs int) []workflows.RoundTiming {
+func stdRounds(startMs int) []escrow.RoundTiming {
 	steps := []struct {
-		round workflows.Round
+		round escrow.Round
 		ms    int
 	}{
-		{workflows.RoundCreate, 2000}, {workflows.RoundPrepare, 800}, {workflows.RoundMake, 1800},
-		{workflows.RoundExchange1, 800}, {workflows.RoundExchange2, 1800}, {workflows.RoundVerify, 800},
+		{escrow.RoundCreate, 2000}, {escrow.RoundPrepare, 800}, {escrow.RoundMake, 1800},
+		{escrow.RoundExchange1, 800}, {escrow.RoundExchange2, 1800}, {escrow.RoundVerify, 800},
 	}
-	var out []workflows.RoundTiming
+	var out []escrow.RoundTiming
 	s := startMs
 	for _, st := range steps {
-		for i, role := range workflows.Roles {
-			out = append(out, workflows.RoundTiming{Round: st.round, Role: role, Started: ms(s), Finished: ms(s + st.ms + 100*i)})
+		for i, role := range escrow.Roles {
+			out = append(out, escrow.RoundTiming{Round: st.round, Role: role, Started: atMs(s), Finished: atMs(s + st.ms + 100*i)})
 		}
 		s += st.ms + 200
 	}
@@ -36,22 +35,22 @@ func stdRounds(startMs int) []workflows.RoundTiming {
 }
 
 // timing is one role's run of a round from +fromMs to +toMs.
-func timing(r workflows.Round, role workflows.Role, fromMs, toMs int) workflows.RoundTiming {
-	return workflows.RoundTiming{Round: r, Role: role, Started: ms(fromMs), Finished: ms(toMs)}
+func timing(r escrow.Round, role escrow.Role, fromMs, toMs int) escrow.RoundTiming {
+	return escrow.RoundTiming{Round: r, Role: role, Started: atMs(fromMs), Finished: atMs(toMs)}
 }
 
 func TestRenderTimeline(t *testing.T) {
 	const legend = "C=CREATING P=PREPARING M=MAKING 1=EXCHANGING_1 2=EXCHANGING_2 V=VERIFYING; . = between rounds"
 	tests := []struct {
 		name        string
-		give        []escrowRounds
+		give        []EscrowRounds
 		giveWidth   int
 		want        []string
 		wantOverlap bool
 	}{
 		{
 			name: "three escrows a second apart overlap",
-			give: []escrowRounds{
+			give: []EscrowRounds{
 				{EscrowID: "e1", Rounds: stdRounds(0)},
 				{EscrowID: "e2", Rounds: stdRounds(1000)},
 				{EscrowID: "escrow-three", Rounds: stdRounds(2000)},
@@ -75,7 +74,7 @@ func TestRenderTimeline(t *testing.T) {
 		},
 		{
 			name: "back to back do not overlap; failed escrow without timings",
-			give: []escrowRounds{
+			give: []EscrowRounds{
 				{EscrowID: "e1", Rounds: stdRounds(0)},
 				{EscrowID: "e2", Rounds: stdRounds(9200)},
 				{EscrowID: "e3"},
@@ -97,11 +96,11 @@ func TestRenderTimeline(t *testing.T) {
 		},
 		{
 			name: "one escrow with a gap between rounds, roles out of order",
-			give: []escrowRounds{{EscrowID: "solo", Rounds: []workflows.RoundTiming{
-				timing(workflows.RoundMake, workflows.Vendor, 3000, 4000),
-				timing(workflows.RoundCreate, workflows.Buyer, 0, 1000),
-				timing(workflows.RoundMake, workflows.Buyer, 3000, 3500),
-				timing(workflows.RoundCreate, workflows.Vendor, 0, 800),
+			give: []EscrowRounds{{EscrowID: "solo", Rounds: []escrow.RoundTiming{
+				timing(escrow.RoundMake, escrow.Vendor, 3000, 4000),
+				timing(escrow.RoundCreate, escrow.Buyer, 0, 1000),
+				timing(escrow.RoundMake, escrow.Buyer, 3000, 3500),
+				timing(escrow.RoundCreate, escrow.Vendor, 0, 800),
 			}}},
 			giveWidth: 10,
 			want: []string{
@@ -117,13 +116,13 @@ func TestRenderTimeline(t *testing.T) {
 		},
 		{
 			name: "a short round keeps one column",
-			give: []escrowRounds{
-				{EscrowID: "a", Rounds: []workflows.RoundTiming{
-					timing(workflows.RoundCreate, workflows.Buyer, 0, 5000),
-					timing(workflows.RoundPrepare, workflows.Buyer, 5000, 5010),
-					timing(workflows.RoundMake, workflows.Buyer, 5010, 10000),
+			give: []EscrowRounds{
+				{EscrowID: "a", Rounds: []escrow.RoundTiming{
+					timing(escrow.RoundCreate, escrow.Buyer, 0, 5000),
+					timing(escrow.RoundPrepare, escrow.Buyer, 5000, 5010),
+					timing(escrow.RoundMake, escrow.Buyer, 5010, 10000),
 				}},
-				{EscrowID: "b", Rounds: []workflows.RoundTiming{timing(workflows.RoundVerify, workflows.Arbiter, 9000, 9500)}},
+				{EscrowID: "b", Rounds: []escrow.RoundTiming{timing(escrow.RoundVerify, escrow.Arbiter, 9000, 9500)}},
 			},
 			giveWidth: 20,
 			want: []string{
@@ -142,14 +141,14 @@ func TestRenderTimeline(t *testing.T) {
 		},
 		{
 			name:      "nothing to draw",
-			give:      []escrowRounds{{EscrowID: "x"}},
+			give:      []EscrowRounds{{EscrowID: "x"}},
 			giveWidth: 40,
 			want:      []string{"timeline: no round timings"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := renderTimeline(tt.give, tt.giveWidth)
+			got := RenderTimeline(tt.give, tt.giveWidth)
 
 			assert.Equal(t, tt.want, got.Lines)
 			assert.Equal(t, tt.wantOverlap, got.Overlap)
@@ -180,25 +179,25 @@ func TestTickStep(t *testing.T) {
 }
 
 func TestOverlap(t *testing.T) {
-	sp := func(from, to int) span { return span{Start: ms(from), End: ms(to)} }
+	sp := func(from, to int) Span { return Span{Start: atMs(from), End: atMs(to)} }
 	tests := []struct {
 		name       string
-		give       []span
+		give       []Span
 		want       bool
-		wantCommon span
+		wantCommon Span
 	}{
 		{name: "none", give: nil},
-		{name: "one", give: []span{sp(0, 10)}},
-		{name: "staggered", give: []span{sp(0, 10), sp(2, 12), sp(4, 14)}, want: true, wantCommon: sp(4, 10)},
-		{name: "nested", give: []span{sp(0, 10), sp(3, 4)}, want: true, wantCommon: sp(3, 4)},
-		{name: "identical", give: []span{sp(0, 10), sp(0, 10)}, want: true, wantCommon: sp(0, 10)},
-		{name: "touching", give: []span{sp(0, 10), sp(10, 20)}, wantCommon: sp(10, 10)},
-		{name: "pairwise but not all at once", give: []span{sp(0, 10), sp(5, 15), sp(12, 20)}, wantCommon: sp(12, 10)},
-		{name: "disjoint", give: []span{sp(0, 10), sp(11, 20)}, wantCommon: sp(11, 10)},
+		{name: "one", give: []Span{sp(0, 10)}},
+		{name: "staggered", give: []Span{sp(0, 10), sp(2, 12), sp(4, 14)}, want: true, wantCommon: sp(4, 10)},
+		{name: "nested", give: []Span{sp(0, 10), sp(3, 4)}, want: true, wantCommon: sp(3, 4)},
+		{name: "identical", give: []Span{sp(0, 10), sp(0, 10)}, want: true, wantCommon: sp(0, 10)},
+		{name: "touching", give: []Span{sp(0, 10), sp(10, 20)}, wantCommon: sp(10, 10)},
+		{name: "pairwise but not all at once", give: []Span{sp(0, 10), sp(5, 15), sp(12, 20)}, wantCommon: sp(12, 10)},
+		{name: "disjoint", give: []Span{sp(0, 10), sp(11, 20)}, wantCommon: sp(11, 10)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			common, got := overlap(tt.give)
+			common, got := CommonSpan(tt.give)
 
 			assert.Equal(t, tt.want, got)
 			if len(tt.give) >= 2 {

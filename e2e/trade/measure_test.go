@@ -1,0 +1,72 @@
+package trade
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/testenv"
+)
+
+// MeasureEnv enables TestMeasureTradeLatency (docs/BENCHMARKS.md).
+const MeasureEnv = "ESCROWFLOW_MEASURE_TRADE"
+
+// TestMeasureTradeLatency is a measurement, not a test: on a quiet chain
+// (no background miner) it mines the block that unlocks a deposit and
+// times the trade's way to FUNDED, then times a release to the payout's
+// submission. It prints the figures docs/BENCHMARKS.md records.
+func TestMeasureTradeLatency(t *testing.T) {
+	if os.Getenv(MeasureEnv) != "1" {
+		t.Skipf("measurement, not a test: %s=1 runs it", MeasureEnv)
+	}
+	e := newEnv(t)
+	cfg := e.workerConfig(t, filepath.Join(t.TempDir(), "w"), 3)
+	require.NoError(t, os.MkdirAll(cfg.WalletDir, 0o700))
+	e.runWorker(t, cfg)
+	ctx := context.Background()
+	const rounds = 3
+	for i := range rounds {
+		id := "lat" + string(rune('a'+i))
+		p := newParty(t, e, id)
+		in := tradeInput(id, xmr, p.vendor, p.buyer)
+		in.ScanInterval = "1s" // the trade checks once a second once the amount arrived
+		_, err := e.sc.StartTrade(ctx, in)
+		require.NoError(t, err)
+		st := e.waitTrade(t, id, 5*time.Minute, escrow.TradeAwaitingDeposit)
+		e.faucet.Pay(t, st.MultisigAddress, xmr)
+		e.chain.Mine(t, 9) // one block short of unlocking (10)
+		testenv.WaitFor(t, 2*time.Minute, "9 confirmations seen", func() bool {
+			s, err := e.sc.TradeStatus(ctx, id)
+			return err == nil && s.Deposit.Confirmations >= 9
+		})
+		e.chain.Mine(t, 1)
+		mined := time.Now()
+		e.waitTrade(t, id, 2*time.Minute, escrow.TradeFunded)
+		funded := time.Since(mined)
+
+		decided := time.Now()
+		_, err = e.sc.Release(ctx, id)
+		require.NoError(t, err)
+		testenv.WaitFor(t, 5*time.Minute, "payout submitted", func() bool {
+			s, err := e.sc.TradeStatus(ctx, id)
+			return err == nil && s.Payout.TxHash != "" && s.State == escrow.TradeReleasing && s.Payout.Confirmations == 0 &&
+				payoutSubmitted(e, s.Payout.TxHash)
+		})
+		submitted := time.Since(decided)
+		t.Logf("MEASURE trade %s: last needed block → FUNDED %s; release → payout in the daemon's pool %s",
+			id, funded.Round(10*time.Millisecond), submitted.Round(10*time.Millisecond))
+		e.chain.Mine(t, 1)
+		e.finish(t, id, escrow.TradePaidOut)
+	}
+}
+
+// payoutSubmitted reports whether the daemon knows the payout.
+func payoutSubmitted(e *env, hash string) bool {
+	r, err := e.chain.Daemon.GetTransactions(context.Background(), []string{hash})
+	return err == nil && len(r.Txs) == 1
+}
