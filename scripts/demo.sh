@@ -177,7 +177,9 @@ if mpid="$(running_pid monerod "$MONEROD_BIN")" && [ -s "$STATE/monerod.port" ];
 else
 	"$REPO/scripts/down.sh" monerod >/dev/null
 	MONEROD_PORT="$(free_port)" && P2P_PORT="$(free_port)" || die "no free port on 127.0.0.1 for monerod"
-	start_bg monerod "$MONEROD_BIN" --regtest --offline --fixed-difficulty 1 \
+	# --keep-fakechain: a restarted daemon keeps the chain that the faucet's
+	# and the escrows' wallets have seen (regtest starts afresh without it).
+	start_bg monerod "$MONEROD_BIN" --regtest --keep-fakechain --offline --fixed-difficulty 1 \
 		--data-dir "$CHAIN/monerod" --non-interactive --no-igd --no-zmq \
 		--rpc-bind-ip "$TEMPORAL_IP" --rpc-bind-port "$MONEROD_PORT" \
 		--p2p-bind-ip "$TEMPORAL_IP" --p2p-bind-port "$P2P_PORT" \
