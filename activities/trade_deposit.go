@@ -274,8 +274,9 @@ func (a *Activities) ExportMultisig(ctx context.Context, in PayoutStepInput) (Pa
 }
 
 // ImportMultisig imports the other signers' infos and commits the wallet.
-// It needs at least one peer info (threshold 2); a wallet that still says
-// multisig_import_needed afterwards fails NoncesSpent.
+// It needs at least one peer info (threshold 2). A wallet that still says
+// multisig_import_needed afterwards is logged and committed: CreatePayout
+// then fails NoncesSpent and the workflow exchanges again.
 func (a *Activities) ImportMultisig(ctx context.Context, in PayoutStepInput) (PayoutStepOutput, error) {
 	if len(in.PeerInfos) < escrow.Threshold-1 || len(in.PeerInfos) > escrow.Total-1 {
 		return PayoutStepOutput{}, classify(&escrow.InvalidMultisigMessageError{Reason: "want 1 or 2 peer multisig infos"})
@@ -302,7 +303,11 @@ func (a *Activities) ImportMultisig(ctx context.Context, in PayoutStepInput) (Pa
 		b, err := balance(ctx, r, w)
 		out.UnlockedAtomic = b.UnlockedBalance
 		if err == nil && b.MultisigImportNeeded {
-			return &escrow.NoncesSpentError{Reason: "multisig_import_needed after the import"}
+			// Seen once in an end-to-end run, with a background miner. The
+			// import is kept; CreatePayout checks the flag again and fails
+			// NoncesSpent if it is still set, which makes the workflow
+			// exchange fresh infos.
+			r.log.Warn("multisig_import_needed after the import")
 		}
 		return err
 	})

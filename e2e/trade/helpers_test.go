@@ -57,10 +57,14 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	cd, err := codec.ParseKeys(keys)
 	require.NoError(t, err)
+	dc := cd.DataConverter()
+	if recording() {
+		keys, dc = "", codec.Plain() // replay reads the recorded payloads as they are
+	}
 	tp := testenv.StartTemporal(t)
 	chain := regtest.Shared(t)
 	e := &env{tp: tp, chain: chain, faucet: chain.Faucet(t), keys: keys}
-	tc, err := client.Dial(client.Options{HostPort: tp.HostPort, DataConverter: cd.DataConverter()})
+	tc, err := client.Dial(client.Options{HostPort: tp.HostPort, DataConverter: dc})
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	e.sc = starter.New(tc)
@@ -264,6 +268,7 @@ func (e *env) finish(t *testing.T, id string, want escrow.TradeState) escrow.Tra
 	res, err := e.sc.WaitTrade(ctx, id)
 	require.NoError(t, err, "trade %s", id)
 	require.Equal(t, want, res.State)
+	e.saveHistory(t, id)
 	return *res
 }
 

@@ -34,7 +34,7 @@ func TestMeasureTradeLatency(t *testing.T) {
 		id := "lat" + string(rune('a'+i))
 		p := newParty(t, e, id)
 		in := tradeInput(id, xmr, p.vendor, p.buyer)
-		in.ScanInterval = "1s" // the trade checks once a second once the amount arrived
+		in.ScanInterval, in.DepositTimeout = "1s", "10m" // a check a second (at most 1000 per timeout)
 		_, err := e.sc.StartTrade(ctx, in)
 		require.NoError(t, err)
 		st := e.waitTrade(t, id, 5*time.Minute, escrow.TradeAwaitingDeposit)
