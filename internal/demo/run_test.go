@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // lineWriter sends each progress write to the test log.
 type lineWriter struct{ t *testing.T }
 
-func (w lineWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // TestRunOnRegtest runs the demo on the real stack: the Temporal dev
 // server, a worker on a regtest monerod, and a wallet-rpc on that chain for
