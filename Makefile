@@ -43,7 +43,7 @@ test: prereqs-test ## gofmt check, go vet and all tests with -race (what CI runs
 	$(GO) vet ./...
 	ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./...
 
-demo: prereqs build ## Start Temporal + worker on 127.0.0.1 and run 3 escrows (stack keeps running)
+demo: prereqs build ## Start Temporal, a regtest monerod + faucet and the worker on 127.0.0.1; 3 setups, then 3 trades (release, refund, dispute)
 	@scripts/demo.sh
 
 down: ## Stop the demo stack started by `make demo`

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Stops the demo stack started by scripts/demo.sh (`make down`).
 #
-# Usage: scripts/down.sh [worker|temporal]...    (default: worker temporal)
+# Usage: scripts/down.sh [worker|wallet-rpc|monerod|temporal]...
+#        (default: all four, in that order)
 #
 # Each component is stopped by the PID recorded in .escrowflow/<name>.pid,
 # never by process name: SIGTERM, up to 15 s grace, then SIGKILL. A PID is
-# only signalled when /proc/PID/cmdline shows the binary demo.sh started from
-# this repository's bin/; otherwise the pid file is stale and just removed.
+# only signalled when /proc/PID/cmdline shows the binary demo.sh started (from
+# this repository's bin/, or monerod and monero-wallet-rpc from PATH);
+# otherwise the pid file is stale and just removed.
 # Exits 0 when nothing runs.
 set -euo pipefail
 
@@ -20,8 +22,10 @@ binary_for() {
 	case "$1" in
 	worker) printf '%s\n' "$REPO/bin/escrow-worker" ;;
 	temporal) printf '%s\n' "$REPO/bin/temporal" ;;
+	monerod) command -v monerod || printf '%s\n' monerod ;;
+	wallet-rpc) command -v monero-wallet-rpc || printf '%s\n' monero-wallet-rpc ;;
 	*)
-		printf 'down: unknown component %q (want worker or temporal)\n' "$1" >&2
+		printf 'down: unknown component %q (want worker, wallet-rpc, monerod or temporal)\n' "$1" >&2
 		return 2
 		;;
 	esac
@@ -70,13 +74,13 @@ stop_component() {
 		fi
 		wait_gone "$pid" 5 || echo "down: $name (pid $pid) did not exit after SIGKILL" >&2
 	fi
-	rm -f "$pidfile"
+	rm -f "$pidfile" "$STATE/$name.port"
 	echo "down: stopped $name (pid $pid)"
 	return 0
 }
 
 components=("$@")
-[ "${#components[@]}" -gt 0 ] || components=(worker temporal)
+[ "${#components[@]}" -gt 0 ] || components=(worker wallet-rpc monerod temporal)
 
 stopped=0
 for c in "${components[@]}"; do

@@ -49,3 +49,17 @@ http_ok() {
 	*) return 1 ;;
 	esac
 }
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on (tried
+# at random in 20000-49999; it can still be taken before it is bound).
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 30000))
+		if ! port_open 127.0.0.1 "$p"; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	return 1
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (when missing) and checks the external prerequisites of escrowflow:
-#   - monero-wallet-rpc (Debian package "monero")
+#   - monero-wallet-rpc and monerod (Debian package "monero")
 #   - with --browser: chromium (Debian packages "chromium", "fonts-dejavu-core"),
 #     headless, for the Web UI test (make test passes it; make demo does not)
 #   - the Temporal CLI, pinned, in the repo-local ignored folder bin/
@@ -38,18 +38,21 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 log "go: ok ($(go env GOVERSION))"
 
-# --- monero-wallet-rpc -------------------------------------------------------
-if command -v monero-wallet-rpc >/dev/null 2>&1; then
+# --- monero-wallet-rpc and monerod (the demo's and the tests' regtest chain) --
+if command -v monero-wallet-rpc >/dev/null 2>&1 && command -v monerod >/dev/null 2>&1; then
 	log "monero-wallet-rpc: ok ($(command -v monero-wallet-rpc))"
+	log "monerod: ok ($(command -v monerod))"
 else
-	log "monero-wallet-rpc: missing, installing Debian package monero"
+	log "monero-wallet-rpc or monerod: missing, installing Debian package monero"
 	as_root apt-get update
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y monero
-	if ! command -v monero-wallet-rpc >/dev/null 2>&1; then
-		log "monero-wallet-rpc: still not on PATH after installing monero" >&2
-		exit 1
-	fi
-	log "monero-wallet-rpc: installed ($(command -v monero-wallet-rpc))"
+	for b in monero-wallet-rpc monerod; do
+		if ! command -v "$b" >/dev/null 2>&1; then
+			log "$b: still not on PATH after installing monero" >&2
+			exit 1
+		fi
+		log "$b: installed ($(command -v "$b"))"
+	done
 fi
 
 # --- chromium (headless browser for the Web UI test) -------------------------

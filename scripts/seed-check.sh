@@ -23,5 +23,5 @@ echo
 ESCROWFLOW_SEED_CHECK=1 \
 	ESCROWFLOW_SEED_CHECK_WORKER_LOG="$REPO/.escrowflow/worker.log" \
 	ESCROWFLOW_CODEC_KEYS_FILE="$REPO/.escrowflow/codec.keys" \
-	TEMPORAL_ADDRESS=127.0.0.1:7233 \
+	TEMPORAL_ADDRESS="127.0.0.1:${DEMO_TEMPORAL_PORT:-7233}" \
 	exec go test -count=1 -v -timeout 20m -run '^TestSeedCheck$' ./seedcheck/

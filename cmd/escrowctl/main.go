@@ -15,6 +15,8 @@
 //	trade SUB ID             start and drive a trade (SUB: start, deposit, release,
 //	                         refund, dispute, resolve, status, wait)
 //	demo [--count 3]         set up several escrows at once and show how they overlapped
+//	demo-trades --daemon-address A --wallet-rpc URL
+//	                         three trades on a regtest chain: release, refund, dispute resolved
 //	export [-o FILE] ID      write an escrow's instrumentation JSON (escrow_<id>.json)
 //	analyze FILE...          timelines, critical paths, long lease waits and overlap of exports
 //	analyze --diff A B       compare two exports step by step
@@ -236,6 +238,7 @@ func commands() []command {
 		{name: "trade", args: "SUB ID", summary: "start and drive an escrow's trade: start, deposit, release, refund, dispute, resolve, status, wait", flags: tradeFlags, help: tradeHelp},
 		{name: "list", args: "[--state STATE]", summary: "list escrows, running and most recent first", flags: listFlags},
 		{name: "demo", args: "[--count 3] [--prefix demo]", summary: "set up several escrows at once and show how they overlapped", flags: demoFlags},
+		{name: "demo-trades", args: "--daemon-address A --wallet-rpc URL", summary: "three trades on a regtest chain, funded from a faucet: released, refunded, disputed and resolved 70/30", flags: demoTradesFlags},
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},

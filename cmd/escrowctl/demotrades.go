@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"time"
+
+	moneydemo "github.com/escrowflow/escrowflow/internal/demo"
+)
+
+func demoTradesFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	daemon := fs.String("daemon-address", "", "the regtest monerod's RPC `host:port` (required)")
+	walletRPC := fs.String("wallet-rpc", "", "`URL` of a monero-wallet-rpc on that daemon, without login, for the faucet and the parties' wallets (required)")
+	prefix := fs.String("prefix", "order", "escrow id `prefix`; ids are <prefix>-<YYYYMMDD-HHMMSS>-<4 hex>-release|refund|dispute")
+	amount := fs.Uint64("amount", moneydemo.DefaultAmount, "each trade's price in `piconero`")
+	poll := fs.Duration("poll", time.Second, "status poll `interval`")
+	timeout := fs.Duration("timeout", 20*time.Minute, "give up waiting after this `duration`")
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return usagef("demo-trades: unexpected arguments %q", args)
+		}
+		if *daemon == "" || *walletRPC == "" {
+			return usagef("demo-trades needs --daemon-address and --wallet-rpc")
+		}
+		c, err := a.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		t, ok := c.(moneydemo.Trades)
+		if !ok {
+			return errors.New("this client cannot drive trades")
+		}
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		rep, err := moneydemo.Run(ctx, moneydemo.Config{Trades: t, DaemonAddress: *daemon, WalletRPC: *walletRPC,
+			IDs: moneydemo.TradeIDs(*prefix, a.now(), randomTag()), AmountAtomic: *amount, Poll: *poll,
+			Progress: a.stderr, Now: a.now})
+		if rep != nil {
+			if a.json {
+				if perr := printJSON(a.stdout, rep); perr != nil {
+					return perr
+				}
+			} else if perr := moneydemo.WriteText(a.stdout, rep); perr != nil {
+				return perr
+			}
+		}
+		return err
+	}
+}
