@@ -5,13 +5,6 @@ import (
 	"fmt"
 )
 
-// The roles that create and co-sign a payout (the setup's role names).
-const (
-	SignerBuyer   = "buyer"
-	SignerVendor  = "vendor"
-	SignerArbiter = "arbiter"
-)
-
 // PayoutTerms are the parts of a trade's terms a payout needs.
 type PayoutTerms struct {
 	AmountAtomic       uint64
@@ -111,18 +104,18 @@ func PlanPayout(kind PayoutKind, terms PayoutTerms, depositAtomic uint64, vendor
 // creates, the party with the larger share co-signs (the buyer on a tie:
 // its money is what is at stake); expired → arbiter creates, buyer
 // co-signs.
-func PayoutSigners(kind PayoutKind, vendorShareBps int) (creator, cosigner string) {
+func PayoutSigners(kind PayoutKind, vendorShareBps int) (creator, cosigner Role) {
 	switch kind {
 	case PayoutRelease:
-		return SignerBuyer, SignerVendor
+		return Buyer, Vendor
 	case PayoutRefund:
-		return SignerVendor, SignerBuyer
+		return Vendor, Buyer
 	case PayoutResolve:
 		if vendorShareBps > MaxShareBps/2 {
-			return SignerArbiter, SignerVendor
+			return Arbiter, Vendor
 		}
-		return SignerArbiter, SignerBuyer
+		return Arbiter, Buyer
 	default:
-		return SignerArbiter, SignerBuyer
+		return Arbiter, Buyer
 	}
 }

@@ -103,15 +103,15 @@ func TestPayoutSigners(t *testing.T) {
 	tests := []struct {
 		kind              PayoutKind
 		bps               int
-		creator, cosigner string
+		creator, cosigner Role
 	}{
-		{PayoutRelease, 0, SignerBuyer, SignerVendor},
-		{PayoutRefund, 0, SignerVendor, SignerBuyer},
-		{PayoutExpired, 0, SignerArbiter, SignerBuyer},
-		{PayoutResolve, 7000, SignerArbiter, SignerVendor},
-		{PayoutResolve, 5001, SignerArbiter, SignerVendor},
-		{PayoutResolve, 5000, SignerArbiter, SignerBuyer}, // the tie
-		{PayoutResolve, 3000, SignerArbiter, SignerBuyer},
+		{PayoutRelease, 0, Buyer, Vendor},
+		{PayoutRefund, 0, Vendor, Buyer},
+		{PayoutExpired, 0, Arbiter, Buyer},
+		{PayoutResolve, 7000, Arbiter, Vendor},
+		{PayoutResolve, 5001, Arbiter, Vendor},
+		{PayoutResolve, 5000, Arbiter, Buyer}, // the tie
+		{PayoutResolve, 3000, Arbiter, Buyer},
 	}
 	for _, tt := range tests {
 		c, s := PayoutSigners(tt.kind, tt.bps)
@@ -142,7 +142,6 @@ func TestTradeInputCheck(t *testing.T) {
 		field string
 		edit  func(*TradeInput)
 	}{
-		{"escrowId", func(in *TradeInput) { in.EscrowID = "" }},
 		{"amountAtomic", func(in *TradeInput) { in.AmountAtomic = 0 }},
 		{"vendorAddress", func(in *TradeInput) { in.VendorAddress = "" }},
 		{"buyerRefundAddress", func(in *TradeInput) { in.BuyerRefundAddress = "" }},
@@ -150,6 +149,13 @@ func TestTradeInputCheck(t *testing.T) {
 		{"depositTimeout", func(in *TradeInput) { in.DepositTimeout = "-1h" }},
 		{"scanInterval", func(in *TradeInput) { in.ScanInterval = "0s" }},
 		{"scanInterval", func(in *TradeInput) { in.DepositTimeout, in.ScanInterval = "72h", "4m" }},
+	}
+	for _, id := range []string{"", "../x", "a b"} {
+		in := ok
+		in.EscrowID = id
+		_, err := in.Check()
+		var idErr *InvalidEscrowIDError
+		require.ErrorAs(t, err, &idErr, id)
 	}
 	for _, tt := range tests {
 		in := ok

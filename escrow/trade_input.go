@@ -47,20 +47,21 @@ type TradeTiming struct {
 	Confirmations  uint64
 }
 
-// Check returns a *TradeInputError unless in has an escrow id, a positive
-// amount, both addresses, and valid durations; it returns the timing with
-// defaults applied. ScanInterval must be at least
-// DepositTimeout/MaxDepositScans. It does not check the escrow id's pattern nor the
-// addresses' network (the worker's CheckTradeTerms does).
+// Check returns an *InvalidEscrowIDError for a bad escrow id and a
+// *TradeInputError unless in has a positive amount, both addresses, and
+// valid durations; it returns the timing with defaults applied. ScanInterval must be at least
+// DepositTimeout/MaxDepositScans. It does not check the addresses' network (the worker's
+// CheckTradeTerms does).
 func (in TradeInput) Check() (TradeTiming, error) {
 	t := TradeTiming{DepositTimeout: DefaultDepositTimeout, ScanInterval: DefaultScanInterval,
 		Confirmations: in.Confirmations}
 	if t.Confirmations == 0 {
 		t.Confirmations = DefaultConfirmations
 	}
+	if err := ValidateEscrowID(in.EscrowID); err != nil {
+		return t, err
+	}
 	switch {
-	case in.EscrowID == "":
-		return t, &TradeInputError{Field: "escrowId", Reason: "is missing"}
 	case in.AmountAtomic == 0:
 		return t, &TradeInputError{Field: "amountAtomic", Reason: "must be above 0"}
 	case in.VendorAddress == "":

@@ -17,56 +17,24 @@ import (
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
-// UpdateRejectedError is returned by the trade's update calls (Release,
-// Refund, Dispute, Resolve, AnnounceDeposit) when the trade's validator
-// refused the update: a decision before FUNDED, a second decision, resolve
-// without a dispute, a bad share, a wrong role, a malformed announcement.
-// Nothing was recorded. errors.Is(err, ErrUpdateRejected) is true.
-type UpdateRejectedError struct {
-	EscrowID string
-	Update   string
-	Reason   string
+// The trade's update errors are the contract's (package escrow).
+type (
+	// UpdateRejectedError is escrow.UpdateRejectedError: the trade's
+	// validator refused an update; nothing was recorded.
+	UpdateRejectedError = escrow.UpdateRejectedError
+	// TradeUpdateError is escrow.TradeUpdateError: the trade accepted an
+	// update whose handler then failed.
+	TradeUpdateError = escrow.TradeUpdateError
+)
 
-	cause error
-}
-
-// ErrUpdateRejected matches every *UpdateRejectedError with errors.Is.
-var ErrUpdateRejected = errors.New("update rejected")
-
-func (e *UpdateRejectedError) Error() string {
-	return fmt.Sprintf("trade %q: %s rejected: %s", e.EscrowID, e.Update, e.Reason)
-}
-
-// Is reports whether target is ErrUpdateRejected.
-func (e *UpdateRejectedError) Is(target error) bool { return target == ErrUpdateRejected }
-
-// Unwrap returns the Temporal error.
-func (e *UpdateRejectedError) Unwrap() error { return e.cause }
-
-// TradeUpdateError is returned by an update the trade accepted but whose
-// handler failed: Type is the application error type (for example
-// InvalidInput for an announced deposit whose tx key does not prove a
-// payment to the multisig address).
-type TradeUpdateError struct {
-	EscrowID string
-	Update   string
-	Type     string
-	Message  string
-
-	cause error
-}
-
-func (e *TradeUpdateError) Error() string {
-	return fmt.Sprintf("trade %q: %s failed (%s): %s", e.EscrowID, e.Update, e.Type, e.Message)
-}
-
-// Unwrap returns the Temporal error.
-func (e *TradeUpdateError) Unwrap() error { return e.cause }
+// ErrUpdateRejected is escrow.ErrUpdateRejected.
+var ErrUpdateRejected = escrow.ErrUpdateRejected
 
 // StartTrade starts the trade of in.EscrowID: workflow EscrowTrade, id
 // trade-<escrowId>, which sets the escrow up (child escrow-<escrowId>) and
-// then waits for the deposit. Input missing a field or with a malformed
-// duration returns an *escrow.TradeInputError without calling Temporal; an
+// then waits for the deposit. A bad escrow id returns an
+// *escrow.InvalidEscrowIDError, input missing a field or with a malformed
+// duration an *escrow.TradeInputError, both without calling Temporal; an
 // escrow id whose trade was already started returns an error matching
 // ErrDuplicateEscrow. The worker checks the addresses' network: a bad one
 // fails the trade with InvalidInput (see WaitTrade), nothing created.
@@ -80,6 +48,8 @@ func (c *Client) StartTrade(ctx context.Context, in escrow.TradeInput) (Run, err
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			escrow.EscrowStateKey.ValueSet(string(escrow.TradeSettingUp))),
 	}
 	run, err := c.c.ExecuteWorkflow(ctx, opts, escrow.TradeWorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -103,12 +73,12 @@ func (c *Client) AnnounceDeposit(ctx context.Context, escrowID string, ann escro
 
 // Release is the buyer's decision to pay the vendor (trade FUNDED).
 func (c *Client) Release(ctx context.Context, escrowID string) (escrow.TradeStatus, error) {
-	return c.update(ctx, escrowID, escrow.UpdateRelease, escrow.Decision{By: escrow.SignerBuyer})
+	return c.update(ctx, escrowID, escrow.UpdateRelease, escrow.Decision{By: string(escrow.Buyer)})
 }
 
 // Refund is the vendor's decision to pay the buyer back (trade FUNDED).
 func (c *Client) Refund(ctx context.Context, escrowID string) (escrow.TradeStatus, error) {
-	return c.update(ctx, escrowID, escrow.UpdateRefund, escrow.Decision{By: escrow.SignerVendor})
+	return c.update(ctx, escrowID, escrow.UpdateRefund, escrow.Decision{By: string(escrow.Vendor)})
 }
 
 // Dispute opens a dispute by "buyer" or "vendor" (trade FUNDED); the
@@ -120,11 +90,14 @@ func (c *Client) Dispute(ctx context.Context, escrowID, by, reason string) (escr
 // Resolve is the arbiter's decision of a dispute: vendorShareBps (0..10000)
 // of the payout to the vendor, the rest to the buyer.
 func (c *Client) Resolve(ctx context.Context, escrowID string, vendorShareBps int) (escrow.TradeStatus, error) {
-	return c.update(ctx, escrowID, escrow.UpdateResolve, escrow.Decision{By: escrow.SignerArbiter, VendorShareBps: &vendorShareBps})
+	return c.update(ctx, escrowID, escrow.UpdateResolve, escrow.Decision{By: string(escrow.Arbiter), VendorShareBps: &vendorShareBps})
 }
 
 // update sends update name to escrowID's trade and waits for its result.
 func (c *Client) update(ctx context.Context, escrowID, name string, arg any) (escrow.TradeStatus, error) {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
+		return escrow.TradeStatus{}, err
+	}
 	h, err := c.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   escrow.TradeWorkflowID(escrowID),
 		UpdateName:   name,
@@ -147,9 +120,9 @@ func updateError(escrowID, name string, err error) error {
 	var appErr *temporal.ApplicationError
 	switch {
 	case errors.As(err, &appErr) && appErr.Type() == escrow.TypeUpdateRejected:
-		return &UpdateRejectedError{EscrowID: escrowID, Update: name, Reason: appErr.Message(), cause: err}
+		return &UpdateRejectedError{EscrowID: escrowID, Update: name, Reason: appErr.Message(), Err: err}
 	case errors.As(err, &appErr):
-		return &TradeUpdateError{EscrowID: escrowID, Update: name, Type: appErr.Type(), Message: appErr.Message(), cause: err}
+		return &TradeUpdateError{EscrowID: escrowID, Update: name, Type: appErr.Type(), Message: appErr.Message(), Err: err}
 	}
 	return tradeRPCError(escrowID, name, err)
 }
@@ -166,8 +139,12 @@ func tradeRPCError(escrowID, op string, err error) error {
 
 // TradeStatus returns the trade's answer to its status query (a worker
 // must answer it; QueryTimeout bounds the wait). An unknown trade returns
-// an error wrapping ErrEscrowNotFound.
+// an error wrapping ErrEscrowNotFound, an invalid id an
+// *escrow.InvalidEscrowIDError.
 func (c *Client) TradeStatus(ctx context.Context, escrowID string) (escrow.TradeStatus, error) {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
+		return escrow.TradeStatus{}, err
+	}
 	qctx, cancel := context.WithTimeout(ctx, QueryTimeout)
 	defer cancel()
 	v, err := c.c.QueryWorkflow(qctx, escrow.TradeWorkflowID(escrowID), "", escrow.TradeStatusQuery)
@@ -187,6 +164,9 @@ func (c *Client) TradeStatus(ctx context.Context, escrowID string) (escrow.Trade
 // NoDaemon, InvalidInput, …); an unknown trade an error wrapping
 // ErrEscrowNotFound.
 func (c *Client) WaitTrade(ctx context.Context, escrowID string) (*escrow.TradeStatus, error) {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
+		return nil, err
+	}
 	for {
 		var st escrow.TradeStatus
 		err := c.c.GetWorkflow(ctx, escrow.TradeWorkflowID(escrowID), "").Get(ctx, &st)

@@ -45,6 +45,9 @@ func TestStartTradeOptions(t *testing.T) {
 	assert.Equal(t, "escrow-setup", got.TaskQueue)
 	assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, got.WorkflowIDReusePolicy)
 	assert.True(t, got.WorkflowExecutionErrorWhenAlreadyStarted)
+	state, ok := got.TypedSearchAttributes.GetKeyword(escrow.EscrowStateKey)
+	assert.True(t, ok, "EscrowState set at start")
+	assert.Equal(t, string(escrow.TradeSettingUp), state)
 }
 
 func TestStartTradeRejectsBadInputWithoutTemporal(t *testing.T) {
@@ -224,4 +227,20 @@ func TestWaitTrade(t *testing.T) {
 
 		assert.True(t, errors.Is(err, context.Canceled))
 	})
+}
+
+func TestTradeCallsRejectInvalidIDsWithoutTemporal(t *testing.T) {
+	c := New(mocks.NewClient(t)) // any call fails the test
+	ctx := context.Background()
+	in := tradeInput()
+	in.EscrowID = "../x"
+	var idErr *escrow.InvalidEscrowIDError
+	_, err := c.StartTrade(ctx, in)
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.Release(ctx, "a b")
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.TradeStatus(ctx, "")
+	assert.ErrorAs(t, err, &idErr)
+	_, err = c.WaitTrade(ctx, "-x")
+	assert.ErrorAs(t, err, &idErr)
 }

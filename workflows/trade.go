@@ -175,9 +175,6 @@ func (t *trade) start(malformed string) error {
 	if malformed != "" {
 		return invalidInput("invalid workflow input: " + malformed)
 	}
-	if err := escrow.ValidateEscrowID(t.in.EscrowID); err != nil {
-		return invalidInput(err.Error())
-	}
 	timing, err := t.in.Check()
 	if err != nil {
 		return invalidInput(err.Error())
@@ -251,24 +248,24 @@ func (t *trade) setState(st escrow.TradeState) error {
 // fail records err as the trade's FAILED reason and returns the error the
 // trade ends with (the cancellation itself when it was cancelled).
 func (t *trade) fail(err error) error {
-	reasonType, reason := "Unknown", err.Error()
+	reasonType, reason := escrow.TypeUnknown, err.Error()
 	var appErr *temporal.ApplicationError
 	var timeout *temporal.TimeoutError
 	switch {
 	case temporal.IsCanceledError(err):
-		reasonType, reason = "Cancelled", "cancelled"
+		reasonType, reason = escrow.TypeCancelled, "cancelled"
 	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
 		reasonType = escrow.TypeWorkerLost
 		reason = fmt.Sprintf("the worker holding the wallets (task queue %s) did not poll for %s", t.hostQueue, escrow.DefaultWorkerLostAfter)
 	case errors.As(err, &appErr):
 		reasonType, reason = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeout):
-		reasonType = "Timeout"
+		reasonType = escrow.TypeTimeout
 	}
 	t.status.State, t.status.Reason, t.status.ReasonType = escrow.TradeFailed, reason, reasonType
 	ctx, _ := workflow.NewDisconnectedContext(t.ctx)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, escrow.EscrowStateKey.ValueSet(string(escrow.TradeFailed)))
-	if reasonType == "Cancelled" {
+	if reasonType == escrow.TypeCancelled {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError("trade failed: "+reason, reasonType, err, t.status)

@@ -63,6 +63,10 @@ func (t *trade) checkDeposit(scan bool) error {
 	switch {
 	case temporal.IsCanceledError(err):
 		return err
+	case in.Announced != nil && hasType(err, escrow.TypeInvalidInput):
+		// The worker refused the announcement itself (a tx key that is no
+		// key): it proves nothing, and the trade goes on.
+		out = activities.DepositCheckOutput{Deposit: t.status.Deposit, UnlockedAtomic: t.unlocked}
 	case err != nil && errors.As(err, &appErr) && appErr.NonRetryable():
 		return err
 	case err != nil:

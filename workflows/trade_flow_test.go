@@ -217,6 +217,20 @@ func (s *tradeSuite) TestNoncesSpentRedoesTheExchange() {
 	s.Equal(1, s.fake.count("SignPayout/vendor"))
 }
 
+func (s *tradeSuite) TestNoncesSpentOnSignatureRedoesTheExchange() {
+	s.fake.signErrs = []error{activityErr(escrow.TypeNoncesSpent)}
+	s.deposit(time.Hour, tradeAmount)
+	s.update(2*time.Hour, escrow.UpdateRefund, escrow.Decision{By: "vendor"})
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
+
+	s.Equal(escrow.TradePaidOut, s.result().State)
+	s.Equal(2, s.fake.count("ExportMultisig/vendor"))
+	s.Equal(2, s.fake.count("ImportMultisig/buyer"))
+	s.Equal(2, s.fake.count("CreatePayout/vendor"))
+	s.Equal(2, s.fake.count("SignPayout/buyer"))
+	s.Equal(1, s.fake.count("SubmitPayout"))
+}
+
 func (s *tradeSuite) TestNoncesSpentIsBounded() {
 	for range MaxNonceRetries + 1 {
 		s.fake.createErrs = append(s.fake.createErrs, activityErr(escrow.TypeNoncesSpent))
@@ -234,7 +248,7 @@ func (s *tradeSuite) TestPayoutMismatchFailsUnsigned() {
 	for _, typ := range []string{escrow.TypePayoutMismatch, escrow.TypeSecondPayout, escrow.TypeUnsafeWalletRpc} {
 		s.Run(typ, func() {
 			s.SetupTest()
-			s.fake.signErr = activityErr(typ)
+			s.fake.signErrs = []error{activityErr(typ)}
 			s.deposit(time.Hour, tradeAmount)
 			s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
 			s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
@@ -309,7 +323,7 @@ func (s *tradeSuite) TestCancelWhileAwaitingDeposit() {
 	s.Error(s.env.GetWorkflowError())
 	st := s.query()
 	s.Equal(escrow.TradeFailed, st.State)
-	s.Equal("Cancelled", st.ReasonType)
+	s.Equal(escrow.TypeCancelled, st.ReasonType)
 	s.Empty(s.payoutCalls())
 }
 

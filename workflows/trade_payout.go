@@ -15,9 +15,11 @@ import (
 // balance, the daemon's fee estimate, the plan, a multisig info exchange
 // between the two signers, the creator's transaction, the co-signer's
 // check and signature, the submission, and the payout's confirmations.
+// NoncesSpent from the creation or the signature (nothing signed by the
+// co-signer) redoes the exchange and the creation, at most
+// MaxNonceRetries times.
 func (t *trade) payout(kind escrow.PayoutKind) error {
-	creatorName, cosignerName := escrow.PayoutSigners(kind, t.shareBps)
-	creator, cosigner := escrow.Role(creatorName), escrow.Role(cosignerName)
+	creator, cosigner := escrow.PayoutSigners(kind, t.shareBps)
 	t.status.Payout = escrow.PayoutStatus{Kind: kind}
 	if err := t.checkDeposit(true); err != nil {
 		return err
@@ -32,38 +34,25 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 	}
 	t.status.Payout.Outputs = plan.Outputs
 
-	var created activities.CreatePayoutOutput
+	var signed activities.SignPayoutOutput
 	for attempt := 0; ; attempt++ {
-		if err := t.exchangeMultisigInfo(creator, cosigner); err != nil {
-			return err
-		}
-		in := activities.CreatePayoutInput{EscrowID: t.in.EscrowID, Role: string(creator), Snapshot: t.snapshots[creator], Plan: plan}
-		ctx := t.hostOptions(TradeStepOptions)
-		err := workflow.ExecuteActivity(ctx, a.CreatePayout, in).Get(ctx, &created)
+		var err error
+		signed, err = t.createAndSign(creator, cosigner, plan)
 		if hasType(err, escrow.TypeNoncesSpent) && attempt < MaxNonceRetries {
-			workflow.GetLogger(t.ctx).Warn("payout creation needs fresh multisig info; exchanging again", "attempt", attempt+1)
+			workflow.GetLogger(t.ctx).Warn("the payout needs fresh multisig info; exchanging again", "attempt", attempt+1)
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		t.snapshots[creator] = created.Snapshot
 		break
 	}
-
-	sign := activities.SignPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
-		TxSet: created.TxSet, Plan: plan}
-	ctx := t.hostOptions(TradeStepOptions)
-	var signed activities.SignPayoutOutput
-	if err := workflow.ExecuteActivity(ctx, a.SignPayout, sign).Get(ctx, &signed); err != nil {
-		return err
-	}
-	t.snapshots[cosigner] = signed.Snapshot
 	t.status.Payout.FeeAtomic, t.status.Payout.Outputs = signed.FeeAtomic, signed.Outputs
 	if len(signed.TxHashes) > 0 {
 		t.status.Payout.TxHash = signed.TxHashes[0]
 	}
 
+	ctx := t.hostOptions(TradeStepOptions)
 	submit := activities.SubmitPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
 		SignedTxSet: signed.SignedTxSet, TxHashes: signed.TxHashes}
 	var sub activities.SubmitPayoutOutput
@@ -72,6 +61,29 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 	}
 	t.status.Payout.TxHash = sub.TxHash
 	return t.awaitPayoutConfirmations(submit)
+}
+
+// createAndSign exchanges fresh multisig info between the signers, has
+// the creator create the payout and the co-signer check and sign it.
+func (t *trade) createAndSign(creator, cosigner escrow.Role, plan escrow.PayoutPlan) (activities.SignPayoutOutput, error) {
+	if err := t.exchangeMultisigInfo(creator, cosigner); err != nil {
+		return activities.SignPayoutOutput{}, err
+	}
+	ctx := t.hostOptions(TradeStepOptions)
+	in := activities.CreatePayoutInput{EscrowID: t.in.EscrowID, Role: string(creator), Snapshot: t.snapshots[creator], Plan: plan}
+	var created activities.CreatePayoutOutput
+	if err := workflow.ExecuteActivity(ctx, a.CreatePayout, in).Get(ctx, &created); err != nil {
+		return activities.SignPayoutOutput{}, err
+	}
+	t.snapshots[creator] = created.Snapshot
+	sign := activities.SignPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
+		TxSet: created.TxSet, Plan: plan}
+	var signed activities.SignPayoutOutput
+	if err := workflow.ExecuteActivity(ctx, a.SignPayout, sign).Get(ctx, &signed); err != nil {
+		return activities.SignPayoutOutput{}, err
+	}
+	t.snapshots[cosigner] = signed.Snapshot
+	return signed, nil
 }
 
 // plan asks the daemon for the fee of the payout's shape and plans it.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -67,7 +68,11 @@ func (c *stubChain) register(w worker.Worker) {
 }
 
 // stubSetup stands in for EscrowSetup: a multisig address, no host queue.
-func stubSetup(_ workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
+// Escrow ids starting with "hang" wait until cancelled.
+func stubSetup(ctx workflow.Context, in escrow.SetupInput) (*escrow.SetupResult, error) {
+	if strings.HasPrefix(in.EscrowID, "hang") {
+		return nil, workflow.Await(ctx, func() bool { return false })
+	}
 	res := &escrow.SetupResult{EscrowID: in.EscrowID, MultisigAddress: "M", Wallets: map[escrow.Role]escrow.WalletResult{}}
 	for _, r := range escrow.Roles {
 		res.Wallets[r] = escrow.WalletResult{Wallet: "final-" + string(r), Address: "M"}
@@ -123,10 +128,12 @@ func TestTradeOnTemporalServer(t *testing.T) {
 	// History: exactly one update (the refund) was accepted and completed;
 	// the four rejected ones left nothing.
 	var accepted, completed, rejected int
+	hist := &historypb.History{}
 	it := tc.GetWorkflowHistory(ctx, "trade-s1", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 			accepted++
@@ -138,6 +145,29 @@ func TestTradeOnTemporalServer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, [3]int{1, 1, 0}, [3]int{accepted, completed, rejected})
+
+	// The recorded history replays on the current code (updates, timers and
+	// the child included).
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(workflows.EscrowTrade, workflow.RegisterOptions{Name: escrow.TradeWorkflowName})
+	require.NoError(t, r.ReplayWorkflowHistory(nil, hist))
+
+	// Cancelling a trade during its setup cancels the setup, waits for it,
+	// and ends FAILED (Cancelled).
+	_, err = sc.StartTrade(ctx, escrow.TradeInput{EscrowID: "hang1", AmountAtomic: 1, VendorAddress: "V", BuyerRefundAddress: "B"})
+	require.NoError(t, err)
+	testenv.WaitFor(t, time.Minute, "the setup child", func() bool {
+		d, err := tc.DescribeWorkflow(ctx, escrow.WorkflowID("hang1"), "")
+		return err == nil && d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	require.NoError(t, tc.CancelWorkflow(ctx, "trade-hang1", ""))
+	_, err = sc.WaitTrade(ctx, "hang1")
+	var failed *starter.EscrowFailedError
+	require.ErrorAs(t, err, &failed)
+	assert.Equal(t, escrow.TypeCancelled, failed.Type)
+	child, err := tc.DescribeWorkflow(ctx, escrow.WorkflowID("hang1"), "")
+	require.NoError(t, err)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, child.Status)
 
 	d, err := tc.DescribeWorkflow(ctx, "trade-s1", "")
 	require.NoError(t, err)

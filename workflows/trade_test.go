@@ -39,7 +39,8 @@ type fakeChain struct {
 	exports                    int
 	txset                      string
 	createErrs                 []error // returned by successive CreatePayout calls
-	signErr                    error
+	signErrs                   []error // returned by successive SignPayout calls
+	checkErr                   error   // returned by CheckDeposit calls with an announcement
 	plans                      []escrow.PayoutPlan
 	payoutConfs                uint64
 	payoutFoundAfter, txChecks int
@@ -123,6 +124,9 @@ func (s *tradeSuite) mock() {
 			if in.MultisigAddress != "Multisig" || in.Wallet != "final-arbiter" {
 				return activities.DepositCheckOutput{}, wrong("CheckDeposit got %+v", in)
 			}
+			if in.Announced != nil && f.checkErr != nil {
+				return activities.DepositCheckOutput{}, f.checkErr
+			}
 			out := activities.DepositCheckOutput{UnlockedAtomic: f.unlocked, AnnouncedValid: f.announcedValid,
 				Deposit: escrow.DepositStatus{ReceivedAtomic: f.received, Confirmations: f.confs}}
 			if f.received > 0 {
@@ -189,8 +193,12 @@ func (s *tradeSuite) mock() {
 			if in.Snapshot != f.snap[in.Role] || in.TxSet != f.txset {
 				return activities.SignPayoutOutput{}, wrong("sign of %q from %q", in.TxSet, in.Snapshot)
 			}
-			if f.signErr != nil {
-				return activities.SignPayoutOutput{}, f.signErr
+			if len(f.signErrs) > 0 {
+				err := f.signErrs[0]
+				f.signErrs = f.signErrs[1:]
+				// Nothing signed; the creator's nonces of this exchange are used.
+				delete(f.info, in.Role)
+				return activities.SignPayoutOutput{}, err
 			}
 			f.snap[in.Role] = "signed-" + in.Role
 			outs := in.Plan.Outputs

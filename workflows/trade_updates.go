@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -40,9 +41,9 @@ func rejected(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), escrow.TypeUpdateRejected, nil)
 }
 
-// hexKey matches a transaction id or a tx key: 64 hex digits (a tx key
-// with additional keys is several of them).
-var hexKey = regexp.MustCompile(`^(?:[0-9a-fA-F]{64})+$`)
+// hex64 matches a transaction id or a tx key: 64 hex digits (the handler
+// lower-cases them).
+var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func (t *trade) validateDeposit(ann escrow.DepositAnnouncement) error {
 	switch {
@@ -50,10 +51,10 @@ func (t *trade) validateDeposit(ann escrow.DepositAnnouncement) error {
 		return rejected("the trade is %s: it no longer waits for a deposit", t.status.State)
 	case t.announceSeq >= escrow.MaxAnnouncements:
 		return rejected("the trade has had %d deposit announcements, the most it takes", escrow.MaxAnnouncements)
-	case len(ann.TxID) != 64 || !hexKey.MatchString(ann.TxID):
+	case !hex64.MatchString(ann.TxID):
 		return rejected("txid must be 64 hex digits")
-	case !hexKey.MatchString(ann.TxKey) || len(ann.TxKey) > 64*16:
-		return rejected("txKey must be 64 hex digits (or several of them)")
+	case !hex64.MatchString(ann.TxKey):
+		return rejected("txKey must be 64 hex digits")
 	}
 	return nil
 }
@@ -64,7 +65,7 @@ func (t *trade) validateDeposit(ann escrow.DepositAnnouncement) error {
 func (t *trade) deposit(ctx workflow.Context, ann escrow.DepositAnnouncement) (escrow.TradeStatus, error) {
 	t.announceSeq++
 	seq := t.announceSeq
-	t.announced = &ann
+	t.announced = &escrow.DepositAnnouncement{TxID: strings.ToLower(ann.TxID), TxKey: strings.ToLower(ann.TxKey)}
 	err := workflow.Await(ctx, func() bool {
 		return t.checkedSeq >= seq || t.done ||
 			(t.status.State != escrow.TradeSettingUp && t.status.State != escrow.TradeAwaitingDeposit)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -106,4 +107,33 @@ func countAnnounced(checks []activities.DepositCheckInput) int {
 		}
 	}
 	return n
+}
+
+func (s *tradeSuite) TestAnnouncementIsLowerCased() {
+	s.deposit(time.Minute, tradeAmount)
+	upper := strings.ToUpper(txKey)
+	dep := s.update(2*time.Minute, escrow.UpdateDeposit, escrow.DepositAnnouncement{TxID: strings.ToUpper(txid), TxKey: upper})
+	s.update(time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
+
+	s.Equal(escrow.TradePaidOut, s.result().State)
+	s.True(dep.accepted)
+	s.Equal(1, countAnnounced(s.fake.checks))
+	for _, c := range s.fake.checks {
+		if c.Announced != nil {
+			s.Equal(escrow.DepositAnnouncement{TxID: txid, TxKey: txKey}, *c.Announced)
+		}
+	}
+}
+
+func (s *tradeSuite) TestAnnouncementTheWorkerRefusesIsDropped() {
+	s.fake.checkErr = activityErr(escrow.TypeInvalidInput)
+	dep := s.update(time.Minute, escrow.UpdateDeposit, escrow.DepositAnnouncement{TxID: txid, TxKey: txKey})
+	s.deposit(time.Hour, tradeAmount)
+	s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.input())
+
+	s.Equal(escrow.TradePaidOut, s.result().State, "the trade goes on")
+	s.ErrorContains(dep.err, "does not prove a payment")
+	s.Equal(1, countAnnounced(s.fake.checks))
 }
