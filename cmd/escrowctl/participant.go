@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/participant"
@@ -54,15 +53,9 @@ func participantFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) 
 		if cfg.EscrowID == "" || cfg.Role == "" || len(args) > 0 {
 			return usagef("participant: want --escrow ID --role buyer|vendor --dir DIR")
 		}
-		opts, err := a.target().options(a.stderr)
+		c, err := dialClient(ctx, a.target(), a.stderr)
 		if err != nil {
 			return err
-		}
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		defer cancel()
-		c, err := client.DialContext(dctx, opts)
-		if err != nil {
-			return fmt.Errorf("dial temporal at %s: %w", a.address, err)
 		}
 		defer c.Close()
 		cfg.Temporal = c
