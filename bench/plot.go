@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/escrowflow/escrowflow/instrument"
 )
 
 // Point is one point of a series. Label, when set, is the point's tooltip
@@ -98,13 +99,10 @@ func WritePlot(w io.Writer, p Plot) error {
 	height := plotTop + plotH + plotBottom
 
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
-		width, height, width, height)
-	fmt.Fprintf(&b, `<rect class="background" x="0" y="0" width="%d" height="%d" fill="#ffffff"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text class="title" x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", plotLeft, xmlText(p.Title))
+	instrument.WriteSVGStart(&b, width, height, 12)
+	fmt.Fprintf(&b, `<text class="title" x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", plotLeft, instrument.XMLText(p.Title))
 	if p.Note != "" {
-		fmt.Fprintf(&b, `<text class="note" x="%d" y="42" fill="#555555">%s</text>`+"\n", plotLeft, xmlText(p.Note))
+		fmt.Fprintf(&b, `<text class="note" x="%d" y="42" fill="#555555">%s</text>`+"\n", plotLeft, instrument.XMLText(p.Note))
 	}
 
 	// Grid, ticks and tick labels, then the axes over them.
@@ -127,13 +125,13 @@ func WritePlot(w io.Writer, p Plot) error {
 	fmt.Fprintf(&b, `<line class="axis y" x1="%s" y1="%d" x2="%s" y2="%d" stroke="#333333"/>`+"\n",
 		coord(sx(xa.lo)), plotTop, coord(sx(xa.lo)), bottom)
 	fmt.Fprintf(&b, `<text class="axis-label x" x="%d" y="%d" text-anchor="middle">%s</text>`+"\n",
-		plotLeft+plotW/2, bottom+44, xmlText(p.XLabel))
+		plotLeft+plotW/2, bottom+44, instrument.XMLText(p.XLabel))
 	fmt.Fprintf(&b, `<text class="axis-label y" x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">%s</text>`+"\n",
-		plotTop+plotH/2, plotTop+plotH/2, xmlText(p.YLabel))
+		plotTop+plotH/2, plotTop+plotH/2, instrument.XMLText(p.YLabel))
 
 	for i, s := range series {
 		color := PlotColors[i%len(PlotColors)]
-		fmt.Fprintf(&b, `<g class="series" data-name="%s">`+"\n", xmlText(s.Name))
+		fmt.Fprintf(&b, `<g class="series" data-name="%s">`+"\n", instrument.XMLText(s.Name))
 		coords := make([]string, len(s.Points))
 		for j, pt := range s.Points {
 			coords[j] = coord(sx(pt.X)) + "," + coord(sy(pt.Y))
@@ -145,7 +143,7 @@ func WritePlot(w io.Writer, p Plot) error {
 				tip = "(" + num(pt.X) + ", " + num(pt.Y) + ")"
 			}
 			fmt.Fprintf(&b, `<circle class="marker" cx="%s" cy="%s" r="%s" fill="%s"><title>%s</title></circle>`+"\n",
-				coord(sx(pt.X)), coord(sy(pt.Y)), num(plotMarkerR), color, xmlText(s.Name+": "+tip))
+				coord(sx(pt.X)), coord(sy(pt.Y)), num(plotMarkerR), color, instrument.XMLText(s.Name+": "+tip))
 		}
 		b.WriteString("</g>\n")
 	}
@@ -156,7 +154,7 @@ func WritePlot(w io.Writer, p Plot) error {
 		y := plotTop + 10 + 20*i
 		fmt.Fprintf(&b, `<line class="swatch" x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", legendX, y, legendX+22, y, color)
 		fmt.Fprintf(&b, `<circle class="swatch" cx="%d" cy="%d" r="%s" fill="%s"/>`+"\n", legendX+11, y, num(plotMarkerR), color)
-		fmt.Fprintf(&b, `<text class="legend-label" x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legendX+30, y, xmlText(s.Name))
+		fmt.Fprintf(&b, `<text class="legend-label" x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legendX+30, y, instrument.XMLText(s.Name))
 	}
 	b.WriteString("</g>\n</svg>\n")
 	_, err := w.Write(b.Bytes())
@@ -224,13 +222,6 @@ func coord(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // num formats a value for a tooltip.
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-// xmlText escapes s for XML text and attribute values.
-func xmlText(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
 
 // Source is one bench report (escrowctl bench --json) and its name, the
 // file it came from, for the notes.

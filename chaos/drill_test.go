@@ -127,7 +127,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // escrow completes, two more run; while one of them is in MAKING or later,
 // the wallet dir is backed up with README's command; once a running escrow
 // has committed a snapshot after the copy, the worker is stopped, the
-// wallet dir destroyed, the backup unpacked and a worker started. The
+// wallet dir destroyed, the backup unpacked and a new worker run. The
 // escrow completed before the copy must still open and verify; the running
 // ones must complete (verified) or fail CorruptSnapshot, as README says.
 func (h *harness) trialRestoreDrill(t *testing.T, tr *trialResult) {

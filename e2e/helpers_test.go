@@ -26,6 +26,7 @@ import (
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/internal/workertest"
 	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
 	"github.com/escrowflow/escrowflow/starter"
@@ -74,28 +75,7 @@ func runWorker(t *testing.T, hostPort, walletDir string, poolSize int, core zapc
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	log := zap.New(core)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("worker did not stop within 60 s")
-		}
-	})
-	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
-		select {
-		case err := <-done:
-			done <- err // for the clean-up
-			t.Fatalf("worker stopped: %v", err)
-		default:
-		}
-		return worker.Ready(ctx, cfg.MetricsAddress)
-	})
+	workertest.Run(t, cfg, zap.New(core))
 }
 
 // verifyWallets copies the three final wallets of res out of walletDir,
@@ -277,9 +257,7 @@ func startWorkerProcess(t *testing.T, hostPort, walletDir, logPath string, env .
 		}
 		_ = f.Close()
 	})
-	testenv.WaitFor(t, 90*time.Second, "the worker's /readyz", func() bool {
-		return worker.Ready(context.Background(), metricsAddr)
-	})
+	workertest.WaitReady(t, metricsAddr)
 	return &workerProcess{cmd: cmd, logPath: logPath}
 }
 

@@ -36,20 +36,32 @@ type SetupInput struct {
 // run with InvalidInput like any other bad input.
 func (in *SetupInput) UnmarshalJSON(b []byte) error {
 	type plain SetupInput // without this method
-	var p plain
-	err := json.Unmarshal(b, &p)
+	p, malformed := DecodeInput[plain](b, `{"escrowId":"…"}`, ", want a string")
+	*in = SetupInput(p)
+	in.malformed = malformed
+	return nil
+}
+
+// DecodeInput decodes a workflow input of type T from b. Valid JSON of
+// another shape is no error: it returns T's zero value and why it did not
+// decode ("got a JSON <kind>, want <whole>" or "<field> is a JSON
+// <kind><field suffix>"), so that the workflow records the failure and
+// fails the run with InvalidInput like any other bad input.
+func DecodeInput[T any](b []byte, whole, fieldSuffix string) (v T, malformed string) {
+	err := json.Unmarshal(b, &v)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		*in = SetupInput(p)
+		return v, ""
 	case errors.As(err, &typeErr) && typeErr.Field == "":
-		*in = SetupInput{malformed: fmt.Sprintf(`got a JSON %s, want {"escrowId":"…"}`, typeErr.Value)}
+		malformed = fmt.Sprintf("got a JSON %s, want %s", typeErr.Value, whole)
 	case errors.As(err, &typeErr):
-		*in = SetupInput{malformed: fmt.Sprintf("%s is a JSON %s, want a string", typeErr.Field, typeErr.Value)}
+		malformed = fmt.Sprintf("%s is a JSON %s%s", typeErr.Field, typeErr.Value, fieldSuffix)
 	default:
-		*in = SetupInput{malformed: err.Error()}
+		malformed = err.Error()
 	}
-	return nil
+	var zero T
+	return zero, malformed
 }
 
 // Malformed says why the input, valid JSON of another shape, did not

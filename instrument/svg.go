@@ -72,15 +72,12 @@ func WriteSVG(w io.Writer, es []Escrow) error {
 	height := svgTop + rowsH + svgLegendH
 
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n",
-		width, height, width, height)
-	fmt.Fprintf(&b, `<rect class="background" x="0" y="0" width="%d" height="%d" fill="#ffffff"/>`+"\n", width, height)
+	WriteSVGStart(&b, width, height, 11)
 	title := fmt.Sprintf("escrowflow: %d escrow(s), %s", len(es), dur(ms(total)))
 	if from, to, ok := Overlap(es); ok {
 		title += fmt.Sprintf(", all running from +%s to +%s", offset(from.Sub(first)), offset(to.Sub(first)))
 	}
-	fmt.Fprintf(&b, `<text x="10" y="18" font-size="13" font-weight="bold">%s</text>`+"\n", esc(title))
+	fmt.Fprintf(&b, `<text x="10" y="18" font-size="13" font-weight="bold">%s</text>`+"\n", XMLText(title))
 
 	// Axis: a line, ticks and labels, and a faint grid line per tick.
 	axisY := svgTop - 10
@@ -90,7 +87,7 @@ func WriteSVG(w io.Writer, es []Escrow) error {
 		tx := x(first.Add(k * step))
 		fmt.Fprintf(&b, `<line class="tick" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333333"/>`+"\n", tx, axisY-4, tx, axisY)
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#dddddd"/>`+"\n", tx, axisY, tx, svgTop+rowsH)
-		fmt.Fprintf(&b, `<text class="tick-label" x="%.1f" y="%d" text-anchor="middle">+%s</text>`+"\n", tx, axisY-7, esc(offset(k*step)))
+		fmt.Fprintf(&b, `<text class="tick-label" x="%.1f" y="%d" text-anchor="middle">+%s</text>`+"\n", tx, axisY-7, XMLText(offset(k*step)))
 	}
 
 	y := svgTop
@@ -104,11 +101,11 @@ func WriteSVG(w io.Writer, es []Escrow) error {
 			fmt.Fprintf(&b, `<text class="row-label" x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+svgRowH-4, role)
 			switch ri {
 			case 0:
-				fmt.Fprintf(&b, `<text class="escrow-id" x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+svgRowH-4, esc(e.EscrowID))
+				fmt.Fprintf(&b, `<text class="escrow-id" x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+svgRowH-4, XMLText(e.EscrowID))
 			case 1:
-				fmt.Fprintf(&b, `<text class="escrow-state" x="10" y="%d" fill="#666666">%s</text>`+"\n", y+svgRowH-4, esc(stateText(e)))
+				fmt.Fprintf(&b, `<text class="escrow-state" x="10" y="%d" fill="#666666">%s</text>`+"\n", y+svgRowH-4, XMLText(stateText(e)))
 			case 2:
-				fmt.Fprintf(&b, `<text class="escrow-total" x="10" y="%d" fill="#666666">total %s</text>`+"\n", y+svgRowH-4, esc(dur(e.TotalMs)))
+				fmt.Fprintf(&b, `<text class="escrow-total" x="10" y="%d" fill="#666666">total %s</text>`+"\n", y+svgRowH-4, XMLText(dur(e.TotalMs)))
 			}
 			for _, s := range e.Steps {
 				if s.Role != role {
@@ -125,7 +122,7 @@ func WriteSVG(w io.Writer, es []Escrow) error {
 					stroke = ` stroke="` + FailedColor + `" stroke-width="2"`
 				}
 				fmt.Fprintf(&b, `<rect class="step" data-round="%s" data-role="%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"%s><title>%s</title></rect>`+"\n",
-					esc(s.Round), esc(s.Role), x0, y, max(x1-x0, 1), svgRowH, roundColor(s.Round), stroke, esc(stepTitle(e, s)))
+					XMLText(s.Round), XMLText(s.Role), x0, y, max(x1-x0, 1), svgRowH, roundColor(s.Round), stroke, XMLText(stepTitle(e, s)))
 				// The part before the last attempt started (queued,
 				// earlier attempts, retry backoff) is drawn pale.
 				if !s.Started.IsZero() {
@@ -169,8 +166,17 @@ func stepTitle(e Escrow, s Step) string {
 	return t
 }
 
-// esc escapes s for XML text and attribute values.
-func esc(s string) string {
+// WriteSVGStart writes an SVG document's XML declaration, its svg element
+// of width×height (sans-serif of fontSize) and a white background.
+func WriteSVGStart(b *bytes.Buffer, width, height, fontSize int) {
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="%d">`+"\n",
+		width, height, width, height, fontSize)
+	fmt.Fprintf(b, `<rect class="background" x="0" y="0" width="%d" height="%d" fill="#ffffff"/>`+"\n", width, height)
+}
+
+// XMLText escapes s for XML text and attribute values.
+func XMLText(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()

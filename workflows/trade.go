@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -68,19 +67,8 @@ type TradeInput struct {
 
 // UnmarshalJSON decodes an escrow.TradeInput, recording a wrong shape.
 func (in *TradeInput) UnmarshalJSON(b []byte) error {
-	var p escrow.TradeInput
-	err := json.Unmarshal(b, &p)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		*in = TradeInput{TradeInput: p}
-	case errors.As(err, &typeErr) && typeErr.Field == "":
-		*in = TradeInput{malformed: fmt.Sprintf("got a JSON %s, want an object", typeErr.Value)}
-	case errors.As(err, &typeErr):
-		*in = TradeInput{malformed: fmt.Sprintf("%s is a JSON %s", typeErr.Field, typeErr.Value)}
-	default:
-		*in = TradeInput{malformed: err.Error()}
-	}
+	p, malformed := escrow.DecodeInput[escrow.TradeInput](b, "an object", "")
+	*in = TradeInput{TradeInput: p, malformed: malformed}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/bench"
+	"github.com/escrowflow/escrowflow/internal/demo"
 )
 
 const (
@@ -54,7 +55,7 @@ func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 		case *timeout <= 0:
 			return usagef("bench: --timeout must be positive")
 		}
-		if _, err := demoIDs(*prefix, *n, a.now(), "0000"); err != nil {
+		if _, err := demo.SetupIDs(*prefix, *n, a.now(), "0000"); err != nil {
 			return usagef("bench: %v", err)
 		}
 		opts := bench.Options{
@@ -69,7 +70,7 @@ func benchFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 				return a.dial(ctx, t, a.stderr)
 			},
 			IDs: func(prefix string, n int, now time.Time) ([]string, error) {
-				return demoIDs(prefix, n, now, randomTag())
+				return demo.SetupIDs(prefix, n, now, demo.RandomTag())
 			},
 		}
 		if opts.Stock < 0 {

@@ -113,15 +113,15 @@ func TestBenchPlotJSON(t *testing.T) {
 	inv := invoke(t, &fakeEscrows{}, nil, append([]string{"bench-plot", "--json", "--out-dir", out}, reports...)...)
 
 	require.NoError(t, inv.err, inv.stderr.String())
-	var got benchPlotOutput
+	var got bench.PlotsOutput
 	require.NoError(t, json.Unmarshal(inv.stdout.Bytes(), &got), inv.stdout.String())
 	require.Len(t, got.Plots, 2)
-	assert.Equal(t, filepath.Join(out, throughputPlotFile), got.Plots[0].File)
+	assert.Equal(t, filepath.Join(out, bench.ThroughputPlotFile), got.Plots[0].File)
 	require.Len(t, got.Plots[0].Series, 2)
 	assert.Equal(t, []bench.PlotPoint{{X: 3, Y: 2}, {X: 6, Y: 2.8}}, got.Plots[0].Series[0].Points)
 	assert.Equal(t, []bench.PlotPoint{{X: 1, Y: 25}}, got.Plots[1].Series[2].Points, "direct p50 in seconds")
 	assert.Len(t, got.Notes, 1)
-	assert.FileExists(t, filepath.Join(out, latencyPlotFile))
+	assert.FileExists(t, filepath.Join(out, bench.LatencyPlotFile))
 }
 
 func TestBenchPlotErrors(t *testing.T) {
@@ -163,7 +163,7 @@ func TestBenchPlotHelp(t *testing.T) {
 	require.NoError(t, inv.err)
 	out := inv.stdout.String()
 	assert.Contains(t, out, "Usage: escrowctl bench-plot [--out-dir DIR] REPORT.json...")
-	for _, want := range []string{"-out-dir", `(default "docs/bench")`, throughputPlotFile, latencyPlotFile} {
+	for _, want := range []string{"-out-dir", `(default "docs/bench")`, bench.ThroughputPlotFile, bench.LatencyPlotFile} {
 		assert.Contains(t, out, want)
 	}
 	inv = invoke(t, &fakeEscrows{}, nil, "--help")

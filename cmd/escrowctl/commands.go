@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,43 +13,9 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/demo"
 	"github.com/escrowflow/escrowflow/starter"
 )
-
-// errorInfo is an error as the JSON output shows it.
-type errorInfo struct {
-	// Type is the kind of error: an escrow failure type (DuplicateEscrow,
-	// InvalidMultisigMessage, Cancelled, …), InvalidEscrowID, NotFound,
-	// NotFinished, or Error for anything else.
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-func describeError(err error) *errorInfo {
-	if err == nil {
-		return nil
-	}
-	var (
-		invalid  *escrow.InvalidEscrowIDError
-		dup      *starter.DuplicateEscrowError
-		failed   *starter.EscrowFailedError
-		notDone  *starter.NotFinishedError
-		typ, msg = "Error", err.Error()
-	)
-	switch {
-	case errors.As(err, &invalid):
-		typ = "InvalidEscrowID"
-	case errors.As(err, &dup):
-		typ = escrow.TypeDuplicateEscrow
-	case errors.As(err, &failed):
-		typ, msg = failed.Type, failed.Message
-	case errors.As(err, &notDone):
-		typ = "NotFinished"
-	case errors.Is(err, starter.ErrEscrowNotFound):
-		typ = "NotFound"
-	}
-	return &errorInfo{Type: typ, Message: msg}
-}
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -64,60 +29,6 @@ func printJSON(w io.Writer, v any) error {
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-}
-
-// outcome is one escrow's outcome of start or demo.
-type outcome struct {
-	EscrowID   string              `json:"escrowId"`
-	WorkflowID string              `json:"workflowId,omitempty"`
-	RunID      string              `json:"runId,omitempty"`
-	Error      *errorInfo          `json:"error,omitempty"`
-	Result     *escrow.SetupResult `json:"result,omitempty"`
-	// Confirmed reports whether all three roles' wallets report the
-	// multisig address (only with a result).
-	Confirmed *bool `json:"confirmed,omitempty"`
-
-	err error
-}
-
-func (o *outcome) setErr(err error) {
-	o.err, o.Error = err, describeError(err)
-}
-
-func (o *outcome) setResult(res *escrow.SetupResult, err error) {
-	if err != nil {
-		o.setErr(err)
-		return
-	}
-	o.Result = res
-	ok := res.Confirmed()
-	o.Confirmed = &ok
-}
-
-// failed reports whether the escrow failed or is not confirmed.
-func (o *outcome) failed() bool {
-	return o.err != nil || (o.Confirmed != nil && !*o.Confirmed)
-}
-
-func mark(ok bool) string {
-	if ok {
-		return "✓"
-	}
-	return "✗"
-}
-
-// countFailed returns an error naming how many escrows failed.
-func countFailed(outs []outcome) error {
-	n := 0
-	for i := range outs {
-		if outs[i].failed() {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d of %d escrows failed or are not confirmed", n, len(outs))
 }
 
 func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -151,12 +62,12 @@ func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 		}
 		defer c.Close()
 
-		outs := make([]outcome, len(ids))
+		outs := make([]demo.Outcome, len(ids))
 		for i, id := range ids {
 			outs[i].EscrowID = id
 			run, err := c.StartSetup(ctx, input(id))
 			if err != nil {
-				outs[i].setErr(err)
+				outs[i].SetErr(err)
 			} else {
 				outs[i].WorkflowID, outs[i].RunID = run.WorkflowID, run.RunID
 			}
@@ -177,7 +88,7 @@ func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error 
 				return err
 			}
 		}
-		return countFailed(outs)
+		return demo.CountFailed(outs)
 	}
 }
 
@@ -189,25 +100,25 @@ func withOptionalTimeout(ctx context.Context, d time.Duration) (context.Context,
 }
 
 // waitAll waits, concurrently, for every started escrow of outs.
-func waitAll(ctx context.Context, c escrows, outs []outcome) {
+func waitAll(ctx context.Context, c escrows, outs []demo.Outcome) {
 	var wg sync.WaitGroup
 	for i := range outs {
-		if outs[i].err != nil {
+		if outs[i].Err() != nil {
 			continue
 		}
 		wg.Go(func() {
 			res, err := c.Wait(ctx, outs[i].EscrowID)
-			outs[i].setResult(res, err)
+			outs[i].SetResult(res, err)
 		})
 	}
 	wg.Wait()
 }
 
-func printStarted(w io.Writer, outs []outcome) {
+func printStarted(w io.Writer, outs []demo.Outcome) {
 	tw := newTable(w)
 	for _, o := range outs {
-		if o.err != nil {
-			fmt.Fprintf(tw, "%s\tnot started\t%v\n", o.EscrowID, o.err)
+		if o.Err() != nil {
+			fmt.Fprintf(tw, "%s\tnot started\t%v\n", o.EscrowID, o.Err())
 			continue
 		}
 		fmt.Fprintf(tw, "%s\tstarted\tworkflow %s\trun %s\n", o.EscrowID, o.WorkflowID, o.RunID)
@@ -215,7 +126,7 @@ func printStarted(w io.Writer, outs []outcome) {
 	tw.Flush()
 }
 
-func printFinished(w io.Writer, outs []outcome) {
+func printFinished(w io.Writer, outs []demo.Outcome) {
 	tw := newTable(w)
 	for _, o := range outs {
 		switch {
@@ -224,7 +135,7 @@ func printFinished(w io.Writer, outs []outcome) {
 		case o.Result != nil:
 			fmt.Fprintf(tw, "%s\t%s\t%s\tnot confirmed by every role\n", o.EscrowID, escrow.StateCompleted, o.Result.MultisigAddress)
 		case o.WorkflowID != "": // started, then failed or not waited for
-			fmt.Fprintf(tw, "%s\t%s\t%v\n", o.EscrowID, escrow.StateFailed, o.err)
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", o.EscrowID, escrow.StateFailed, o.Err())
 		}
 	}
 	tw.Flush()
@@ -337,10 +248,10 @@ func printResult(w io.Writer, res *escrow.SetupResult) {
 	for _, role := range escrow.Roles {
 		wr, ok := res.Wallets[role]
 		if !ok {
-			fmt.Fprintf(tw, "  %s\t-\t%s\t-\n", role, mark(false))
+			fmt.Fprintf(tw, "  %s\t-\t%s\t-\n", role, demo.Mark(false))
 			continue
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", role, wr.Address, mark(wr.Address != "" && wr.Address == res.MultisigAddress), wr.Wallet)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", role, wr.Address, demo.Mark(wr.Address != "" && wr.Address == res.MultisigAddress), wr.Wallet)
 	}
 	tw.Flush()
 

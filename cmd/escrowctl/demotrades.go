@@ -6,14 +6,14 @@ import (
 	"flag"
 	"time"
 
-	moneydemo "github.com/escrowflow/escrowflow/internal/demo"
+	"github.com/escrowflow/escrowflow/internal/demo"
 )
 
 func demoTradesFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
 	daemon := fs.String("daemon-address", "", "the regtest monerod's RPC `host:port` (required)")
 	walletRPC := fs.String("wallet-rpc", "", "`URL` of a monero-wallet-rpc on that daemon, without login, for the faucet and the parties' wallets (required)")
 	prefix := fs.String("prefix", "order", "escrow id `prefix`; ids are <prefix>-<YYYYMMDD-HHMMSS>-<4 hex>-release|refund|dispute")
-	amount := fs.Uint64("amount", moneydemo.DefaultAmount, "each trade's price in `piconero`")
+	amount := fs.Uint64("amount", demo.DefaultAmount, "each trade's price in `piconero`")
 	poll := fs.Duration("poll", time.Second, "status poll `interval`")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up waiting after this `duration`")
 	return func(ctx context.Context, args []string) error {
@@ -28,21 +28,21 @@ func demoTradesFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) e
 			return err
 		}
 		defer c.Close()
-		t, ok := c.(moneydemo.Trades)
+		t, ok := c.(demo.Trades)
 		if !ok {
 			return errors.New("this client cannot drive trades")
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		rep, err := moneydemo.Run(ctx, moneydemo.Config{Trades: t, DaemonAddress: *daemon, WalletRPC: *walletRPC,
-			IDs: moneydemo.TradeIDs(*prefix, a.now(), randomTag()), AmountAtomic: *amount, Poll: *poll,
+		rep, err := demo.Run(ctx, demo.Config{Trades: t, DaemonAddress: *daemon, WalletRPC: *walletRPC,
+			IDs: demo.TradeIDs(*prefix, a.now(), demo.RandomTag()), AmountAtomic: *amount, Poll: *poll,
 			Progress: a.stderr, Now: a.now})
 		if rep != nil {
 			if a.json {
 				if perr := printJSON(a.stdout, rep); perr != nil {
 					return perr
 				}
-			} else if perr := moneydemo.WriteText(a.stdout, rep); perr != nil {
+			} else if perr := demo.WriteText(a.stdout, rep); perr != nil {
 				return perr
 			}
 		}

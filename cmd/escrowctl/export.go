@@ -28,6 +28,11 @@ type historyDialFunc func(ctx context.Context, t target, stderr io.Writer) (hist
 
 // dialHistory connects to Temporal at t for export.
 func dialHistory(ctx context.Context, t target, stderr io.Writer) (historyConn, error) {
+	return dialClient(ctx, t, stderr)
+}
+
+// dialClient connects a Temporal client to t.
+func dialClient(ctx context.Context, t target, stderr io.Writer) (client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	opts, err := t.options(stderr)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/demo"
 	"github.com/escrowflow/escrowflow/starter"
 )
 
@@ -281,7 +282,7 @@ func TestStartJSON(t *testing.T) {
 	var got []struct {
 		EscrowID string              `json:"escrowId"`
 		RunID    string              `json:"runId"`
-		Error    *errorInfo          `json:"error"`
+		Error    *demo.ErrorInfo     `json:"error"`
 		Result   *escrow.SetupResult `json:"result"`
 	}
 	require.NoError(t, json.Unmarshal(inv.stdout.Bytes(), &got), inv.stdout.String())
@@ -289,7 +290,7 @@ func TestStartJSON(t *testing.T) {
 	assert.Equal(t, "run-e1", got[0].RunID)
 	assert.Equal(t, "9aaaaaaaaaae1", got[0].Result.MultisigAddress)
 	assert.Nil(t, got[0].Error)
-	assert.Equal(t, &errorInfo{Type: "DuplicateEscrow", Message: `escrow "e2" already exists (workflow escrow-e2)`}, got[1].Error)
+	assert.Equal(t, &demo.ErrorInfo{Type: "DuplicateEscrow", Message: `escrow "e2" already exists (workflow escrow-e2)`}, got[1].Error)
 }
 
 func TestStatusAndResult(t *testing.T) {
@@ -443,7 +444,7 @@ func TestDemoJSON(t *testing.T) {
 	err := run(context.Background(), []string{"demo", "--json", "--count", "2", "--prefix", "x"}, func(string) string { return "" }, &stdout, &stderr, dialers{escrows: dial})
 
 	require.NoError(t, err)
-	var rep demoReport
+	var rep demo.SetupReport
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
 	require.Len(t, rep.Escrows, 2)
 	assert.True(t, rep.Overlap, "identical timings overlap")
@@ -473,7 +474,7 @@ func TestDemoIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := demoIDs(tt.givePre, tt.giveCount, now, "ab12")
+			got, err := demo.SetupIDs(tt.givePre, tt.giveCount, now, "ab12")
 
 			var invalid *escrow.InvalidEscrowIDError
 			if tt.wantErr {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"strings"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/participant"
@@ -56,16 +53,9 @@ func participantFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) 
 		if cfg.EscrowID == "" || cfg.Role == "" || len(args) > 0 {
 			return usagef("participant: want --escrow ID --role buyer|vendor --dir DIR")
 		}
-		dc, err := dataConverter(a.codecKeys)
+		c, err := dialClient(ctx, a.target(), a.stderr)
 		if err != nil {
 			return err
-		}
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		defer cancel()
-		c, err := client.DialContext(dctx, client.Options{HostPort: a.address, Namespace: a.namespace, DataConverter: dc,
-			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
-		if err != nil {
-			return fmt.Errorf("dial temporal at %s: %w", a.address, err)
 		}
 		defer c.Close()
 		cfg.Temporal = c

@@ -9,20 +9,8 @@ import (
 	"strings"
 
 	"github.com/escrowflow/escrowflow/escrow"
-	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/internal/demo"
 )
-
-// trades is what `escrowctl trade` uses of *starter.Client.
-type trades interface {
-	StartTrade(ctx context.Context, in escrow.TradeInput) (starter.Run, error)
-	AnnounceDeposit(ctx context.Context, escrowID string, ann escrow.DepositAnnouncement) (escrow.TradeStatus, error)
-	Release(ctx context.Context, escrowID string) (escrow.TradeStatus, error)
-	Refund(ctx context.Context, escrowID string) (escrow.TradeStatus, error)
-	Dispute(ctx context.Context, escrowID, by, reason string) (escrow.TradeStatus, error)
-	Resolve(ctx context.Context, escrowID string, vendorShareBps int) (escrow.TradeStatus, error)
-	TradeStatus(ctx context.Context, escrowID string) (escrow.TradeStatus, error)
-	WaitTrade(ctx context.Context, escrowID string) (*escrow.TradeStatus, error)
-}
 
 // tradeSubs are the subcommands of `escrowctl trade`.
 var tradeSubs = []string{"start", "deposit", "release", "refund", "dispute", "resolve", "status", "wait"}
@@ -75,7 +63,7 @@ func tradeFlags(a *app, fs *flag.FlagSet) func(ctx context.Context, args []strin
 			return err
 		}
 		defer c.Close()
-		t, ok := c.(trades)
+		t, ok := c.(demo.Trades)
 		if !ok {
 			return errors.New("this client cannot drive trades")
 		}

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,14 +20,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/escrowflow/escrowflow/activities"
 	"github.com/escrowflow/escrowflow/codec"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/regtest"
 	"github.com/escrowflow/escrowflow/internal/testenv"
+	"github.com/escrowflow/escrowflow/internal/workertest"
 	"github.com/escrowflow/escrowflow/starter"
 	"github.com/escrowflow/escrowflow/worker"
 )
@@ -80,7 +77,7 @@ func (e *env) workerConfig(t *testing.T, walletDir string, poolSize int) worker.
 	cfg.WalletStock = 0
 	cfg.WalletRPCBinary = testenv.RequireBinary(t, "monero-wallet-rpc")
 	cfg.MasterSecret = []byte(masterSecret)
-	cfg.MetricsAddress = "off"
+	cfg.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.Network = "regtest"
 	cfg.DaemonAddress = e.chain.Address
 	cfg.TrustedDaemon = true
@@ -88,38 +85,11 @@ func (e *env) workerConfig(t *testing.T, walletDir string, poolSize int) worker.
 	return cfg
 }
 
-// runWorker runs worker.Run in this process until the test ends.
+// runWorker runs worker.Run in this process until the test ends and
+// waits for its /readyz.
 func (e *env) runWorker(t *testing.T, cfg worker.Config) {
 	t.Helper()
-	started := make(chan struct{})
-	var once sync.Once
-	// Hooks run only for entries the core takes: an in-memory info core.
-	core, _ := observer.New(zapcore.InfoLevel)
-	log := zap.New(core, zap.Hooks(func(en zapcore.Entry) error {
-		if en.Message == "worker started" {
-			once.Do(func() { close(started) })
-		}
-		return nil
-	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(90 * time.Second):
-			t.Error("worker did not stop within 90 s")
-		}
-	})
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("worker stopped: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("worker did not start within 2 min")
-	}
+	workertest.Run(t, cfg, zap.NewNop())
 }
 
 // workerProcess runs cmd/escrow-worker with cfg's settings (as env) and a
@@ -140,14 +110,14 @@ func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath, killO
 	bin := testenv.BuildBinary(t, "./cmd/escrow-worker")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
-	start := fileSize(logPath)
 	cmd := exec.Command(bin, "--log-format", "json")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd.Env = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+cfg.TemporalAddress,
 		"ESCROWFLOW_WALLET_DIR="+cfg.WalletDir,
 		"ESCROWFLOW_WALLET_RPC="+cfg.WalletRPCBinary,
 		"ESCROWFLOW_MASTER_SECRET="+masterSecret,
-		"ESCROWFLOW_METRICS_ADDRESS=off",
+		"ESCROWFLOW_METRICS_ADDRESS="+metricsAddr,
 		fmt.Sprintf("ESCROWFLOW_POOL_SIZE=%d", cfg.PoolSize),
 		"ESCROWFLOW_WALLET_STOCK=0",
 		"ESCROWFLOW_NETWORK=regtest",
@@ -185,19 +155,8 @@ func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath, killO
 		}
 		_ = f.Close()
 	})
-	testenv.WaitFor(t, 2*time.Minute, "worker started", func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b[min(int(start), len(b)):]), `"worker started"`)
-	})
+	workertest.WaitReady(t, metricsAddr)
 	return w
-}
-
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // waitKilled waits until the worker was killed on its trigger line.

@@ -2,18 +2,18 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/escrowflow/escrowflow/internal/regchain"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
-// Chain facts of a regtest monerod (the same as internal/regtest's).
+// Chain facts of a regtest monerod.
 const (
 	// CoinbaseUnlock is how many blocks a mined output stays locked.
-	CoinbaseUnlock = 60
+	CoinbaseUnlock = regchain.CoinbaseUnlock
 	// SpendableAge is how many blocks an ordinary output stays locked.
-	SpendableAge = 10
+	SpendableAge = regchain.SpendableAge
 )
 
 // FaucetWallet is the file name of the faucet's wallet in the demo's
@@ -33,10 +33,7 @@ func (c *chain) mine(ctx context.Context, n uint64) error {
 	if n == 0 {
 		return nil
 	}
-	if _, err := c.daemon.GenerateBlocks(ctx, n, c.faucet); err != nil {
-		return fmt.Errorf("generateblocks %d: %w", n, err)
-	}
-	return nil
+	return regchain.Mine(ctx, c.daemon, n, c.faucet)
 }
 
 // openOrCreate opens the wallet name in the demo's wallet-rpc, creating it
@@ -94,23 +91,11 @@ func (c *chain) openFaucet(ctx context.Context, need uint64) (mined uint64, err 
 // and its tx key. When the faucet's unlocked outputs are all pending, it
 // mines SpendableAge blocks and tries again (three times at most).
 func (c *chain) pay(ctx context.Context, address string, amount uint64) (txid, txKey string, err error) {
-	for try := 0; ; try++ {
-		if _, err := c.wallets.Refresh(ctx, 0); err != nil {
-			return "", "", fmt.Errorf("refresh faucet: %w", err)
-		}
-		r, err := c.wallets.Transfer(ctx, rpcclient.TransferParams{
-			Destinations: []rpcclient.Destination{{Amount: amount, Address: address}}, GetTxKey: true})
-		if err == nil {
-			return r.TxHash, r.TxKey, nil
-		}
-		var rpcErr *rpcclient.RPCError
-		if try == 3 || !errors.As(err, &rpcErr) {
-			return "", "", fmt.Errorf("faucet transfer: %w", err)
-		}
-		if err := c.mine(ctx, SpendableAge); err != nil {
-			return "", "", err
-		}
+	txid, txKey, err = regchain.Pay(ctx, c.wallets, address, amount, func(n uint64) error { return c.mine(ctx, n) })
+	if err != nil {
+		return "", "", fmt.Errorf("faucet: %w", err)
 	}
+	return txid, txKey, nil
 }
 
 // receivedBy opens the wallet name, refreshes it and returns what its
@@ -120,14 +105,11 @@ func (c *chain) receivedBy(ctx context.Context, name, txid string) (uint64, erro
 		return 0, fmt.Errorf("open wallet %s: %w", name, err)
 	}
 	defer func() { _ = c.wallets.CloseWallet(context.WithoutCancel(ctx)) }()
-	if _, err := c.wallets.Refresh(ctx, 0); err != nil {
-		return 0, fmt.Errorf("refresh wallet %s: %w", name, err)
-	}
-	tr, err := c.wallets.GetTransfers(ctx, rpcclient.GetTransfersParams{In: true})
+	in, err := regchain.Incoming(ctx, c.wallets)
 	if err != nil {
 		return 0, fmt.Errorf("wallet %s: %w", name, err)
 	}
-	return sumOf(tr.In, txid), nil
+	return sumOf(in, txid), nil
 }
 
 // sumOf adds up the amounts of transfers of transaction txid.

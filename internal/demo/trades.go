@@ -1,9 +1,10 @@
-// Package demo holds the logic of `make demo`'s money part: three
-// EscrowTrades set up at once on a regtest chain, funded from a faucet,
-// then one released, one refunded and one disputed and resolved 70/30,
-// each payout checked in the recipients' own wallets. escrowctl's
-// `demo-trades` command runs it; scripts/demo.sh starts the daemon and the
-// wallet-rpc it uses.
+// Package demo holds the logic of `make demo`. Its setup part (setup.go,
+// escrowctl's `demo`) sets up several escrows at once and shows their
+// timeline. Its money part (escrowctl's `demo-trades`) sets up three
+// EscrowTrades at once on a regtest chain, funds them from a faucet, then
+// releases one, refunds one and resolves a dispute of the third 70/30,
+// each payout checked in the recipients' own wallets; scripts/demo.sh
+// starts the daemon and the wallet-rpc it uses.
 package demo
 
 import (

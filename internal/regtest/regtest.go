@@ -9,7 +9,6 @@ package regtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/escrowflow/escrowflow/internal/regchain"
 	"github.com/escrowflow/escrowflow/internal/spawn"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
@@ -28,8 +28,8 @@ import (
 // CoinbaseUnlock is how many blocks a mined output stays locked;
 // SpendableAge is the same for an ordinary output.
 const (
-	CoinbaseUnlock = 60
-	SpendableAge   = 10
+	CoinbaseUnlock = regchain.CoinbaseUnlock
+	SpendableAge   = regchain.SpendableAge
 )
 
 // burnAddress receives blocks mined while no faucet exists: a valid
@@ -233,8 +233,7 @@ func (c *Chain) MineE(n uint64) error {
 	c.mu.Lock()
 	miner := c.miner
 	c.mu.Unlock()
-	_, err := c.Daemon.GenerateBlocks(context.Background(), n, miner)
-	return err
+	return regchain.Mine(context.Background(), c.Daemon, n, miner)
 }
 
 // Wallet is a wallet in its own monero-wallet-rpc process, connected to the
@@ -300,17 +299,13 @@ func (w *Wallet) Received(t testing.TB, minConf uint64) (total uint64, n int) {
 
 // ReceivedE is Received for code outside the test goroutine.
 func (w *Wallet) ReceivedE(minConf uint64) (total uint64, n int, err error) {
-	ctx := context.Background()
-	if _, err := w.Refresh(ctx, 0); err != nil {
-		return 0, 0, err
-	}
-	tr, err := w.GetTransfers(ctx, rpcclient.GetTransfersParams{In: true})
+	in, err := regchain.Incoming(context.Background(), w.Client)
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, in := range tr.In {
-		if in.Confirmations >= minConf {
-			total += in.Amount
+	for _, tr := range in {
+		if tr.Confirmations >= minConf {
+			total += tr.Amount
 			n++
 		}
 	}
@@ -361,22 +356,5 @@ func (f *Faucet) Pay(t testing.TB, address string, amount uint64) (txid, txKey s
 func (f *Faucet) PayE(address string, amount uint64) (txid, txKey string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ctx := context.Background()
-	for try := 0; ; try++ {
-		if _, err := f.Refresh(ctx, 0); err != nil {
-			return "", "", err
-		}
-		r, err := f.Transfer(ctx, rpcclient.TransferParams{
-			Destinations: []rpcclient.Destination{{Amount: amount, Address: address}}, GetTxKey: true})
-		if err == nil {
-			return r.TxHash, r.TxKey, nil
-		}
-		var rpcErr *rpcclient.RPCError
-		if try == 3 || !errors.As(err, &rpcErr) {
-			return "", "", err
-		}
-		if err := f.chain.MineE(SpendableAge); err != nil {
-			return "", "", err
-		}
-	}
+	return regchain.Pay(context.Background(), f.Client, address, amount, f.chain.MineE)
 }
