@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/escrowflow/escrowflow/internal/regtest"
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/pool"
 	"github.com/escrowflow/escrowflow/rpcclient"
@@ -597,8 +598,10 @@ func TestChildrenDoNotInheritSecrets(t *testing.T) {
 const EnvRecordRPCGolden = "ESCROWFLOW_RECORD_RPC_GOLDEN"
 
 // goldenRecorder is an http.RoundTripper that keeps the last request and
-// response of every JSON-RPC method it carries.
+// response of every JSON-RPC method it carries (of the methods in only, if
+// only is not nil).
 type goldenRecorder struct {
+	only map[string]bool
 	mu   sync.Mutex
 	last map[string][2][]byte
 }
@@ -622,7 +625,7 @@ func (g *goldenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	var m struct {
 		Method string `json:"method"`
 	}
-	if json.Unmarshal(body, &m) == nil && m.Method != "" {
+	if json.Unmarshal(body, &m) == nil && m.Method != "" && (g.only == nil || g.only[m.Method]) {
 		g.mu.Lock()
 		g.last[m.Method] = [2][]byte{body, out}
 		g.mu.Unlock()
@@ -642,32 +645,44 @@ func normalized(t *testing.T, b []byte) json.RawMessage {
 }
 
 // TestRecordRPCGolden is a recorder, not a test: with
-// ESCROWFLOW_RECORD_RPC_GOLDEN=1 it runs a 2-of-3 setup on a real pool and
-// writes, for the arbiter's wallet ("escrow-7f3a-arbiter", the rpcclient
-// tests' password), the last request and response of every method it
-// used to rpcclient/testdata/<method>.json. The methods that need a funded
-// chain (transfer, sign/submit, export/import, get_balance, refresh) are
-// not covered and stay hand-written.
+// ESCROWFLOW_RECORD_RPC_GOLDEN=1 it runs a 2-of-3 setup on a real pool
+// connected to a private regtest monerod (internal/regtest), funds the
+// multisig address from the chain's faucet and spends from it, and writes
+// the last request and response of every method it used to
+// rpcclient/testdata/<method>.json: every call of the arbiter's wallet
+// ("escrow-7f3a-arbiter", the rpcclient tests' password), and the vendor's
+// transfer, which the arbiter then signs and submits. Every value in them
+// (passwords, multisig messages, the transaction set) is a throwaway of
+// that temp chain.
 func TestRecordRPCGolden(t *testing.T) {
 	if os.Getenv(EnvRecordRPCGolden) == "" {
 		t.Skipf("golden-file recorder, not a test: %s=1 rewrites rpcclient/testdata from a real wallet-rpc", EnvRecordRPCGolden)
 	}
 	const pw, newPW = "s3cret-wallet-pw", "n3w-s3cret-pw"
-	p, _ := startPool(t, 3)
+	const funded, paid = 3_000_000_000_000, 1_000_000_000_000
+	chain := regtest.Start(t)
+	faucet := chain.Faucet(t)
+	p, _ := startPool(t, 3, func(c *pool.Config) {
+		c.Network, c.DaemonAddress, c.TrustedDaemon = "regtest", chain.Address, true
+		c.HealthTimeout = 10 * time.Second
+	})
 	ctx := context.Background()
-	rec := &goldenRecorder{last: map[string][2][]byte{}}
+	recs := map[string]*goldenRecorder{
+		"arbiter": {last: map[string][2][]byte{}},
+		"vendor":  {only: map[string]bool{rpcclient.MethodTransfer: true}, last: map[string][2][]byte{}},
+	}
 	var clients []*rpcclient.Client
 	for _, role := range []string{"buyer", "vendor", "arbiter"} {
 		l := acquire(t, p, "e1/"+role)
 		defer l.Release("")
 		cfg := rpcclient.DefaultConfig()
 		cfg.URL = l.Client.URL()
-		if role == "arbiter" {
+		if rec := recs[role]; rec != nil {
 			cfg.HTTPClient = &http.Client{Transport: rec}
 		}
 		clients = append(clients, rpcclient.New(cfg))
 	}
-	arb := clients[2]
+	vendor, arb := clients[1], clients[2]
 	_, err := arb.GetVersion(ctx)
 	require.NoError(t, err)
 	names := []string{"escrow-7f3a-buyer", "escrow-7f3a-vendor", "escrow-7f3a-arbiter"}
@@ -696,21 +711,54 @@ func TestRecordRPCGolden(t *testing.T) {
 	st, err := arb.IsMultisig(ctx)
 	require.NoError(t, err)
 	require.True(t, st.Ready, "%+v", st)
-	_, err = arb.GetAddress(ctx)
+	msig, err := arb.GetAddress(ctx)
 	require.NoError(t, err)
+
+	// Fund the escrow and let the deposit unlock.
+	faucet.Pay(t, msig, funded)
+	chain.Mine(t, regtest.SpendableAge)
+	parallel(t, func(i int) error { _, err := clients[i].Refresh(ctx, 0); return err })
+	bal, err := arb.GetBalance(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, uint64(funded), bal.Balance, "%+v", bal)
+
+	// Exchange the multisig key images, then the vendor proposes a payout
+	// that the arbiter signs (2 of 3) and submits.
+	parallel(t, func(i int) (err error) {
+		infos[i], err = clients[i].ExportMultisigInfo(ctx)
+		return err
+	})
+	parallel(t, func(i int) error {
+		n, err := clients[i].ImportMultisigInfo(ctx, peersOf(infos, i))
+		if err == nil && n == 0 {
+			err = fmt.Errorf("role %d imported no outputs", i)
+		}
+		return err
+	})
+	tx, err := vendor.Transfer(ctx, rpcclient.TransferParams{Destinations: []rpcclient.Destination{{Amount: paid, Address: faucet.Address}}})
+	require.NoError(t, err)
+	require.NotEmpty(t, tx.MultisigTxset)
+	signed, err := arb.SignMultisig(ctx, tx.MultisigTxset)
+	require.NoError(t, err)
+	hashes, err := arb.SubmitMultisig(ctx, signed.TxDataHex)
+	require.NoError(t, err)
+	require.Equal(t, signed.TxHashList, hashes)
+
 	require.NoError(t, arb.Store(ctx))
 	require.NoError(t, arb.CloseWallet(ctx))
 	require.NoError(t, arb.OpenWallet(ctx, names[2], pw))
 	require.NoError(t, arb.ChangeWalletPassword(ctx, pw, newPW))
 
 	dir := filepath.Join(testenv.RepoRoot(t), "rpcclient", "testdata")
-	for method, rr := range rec.last {
-		b, err := json.MarshalIndent(struct {
-			Request  json.RawMessage `json:"request"`
-			Response json.RawMessage `json:"response"`
-		}{normalized(t, rr[0]), normalized(t, rr[1])}, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, method+".json"), append(b, '\n'), 0o644))
-		t.Logf("recorded %s", method)
+	for _, rec := range recs {
+		for method, rr := range rec.last {
+			b, err := json.MarshalIndent(struct {
+				Request  json.RawMessage `json:"request"`
+				Response json.RawMessage `json:"response"`
+			}{normalized(t, rr[0]), normalized(t, rr[1])}, "", "  ")
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, method+".json"), append(b, '\n'), 0o644))
+			t.Logf("recorded %s (%d bytes)", method, len(b))
+		}
 	}
 }

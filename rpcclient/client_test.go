@@ -11,18 +11,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+const testPassword = "s3cret-wallet-pw"
+
+// The regtest run that recorded testdata/*.json: the faucet the vendor's
+// transfer pays and the hash of the transaction the arbiter signed and
+// submitted.
 const (
-	testAddress  = "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx3skxNgYeYTRj5UzqtReoS44qo9mtmXCqY45DJ852K5Jv2684Rge"
-	testTxHash   = "d1e2b5c1a7f0f1b4ed41c1c6b1e7a7c66e0e4b6d71bd5d8bd4a8de8a0d9b7c3f"
-	testPassword = "s3cret-wallet-pw"
+	recordedPayee  = "46Yp8kfvG28FcryaGFmq5KXZEgQdbdTTCDDrC4qXWCqA5dtMmZc253JCedL1ruriDDF59AfafauFHCjCW2P11uaw3DLEXhH"
+	recordedTxHash = "784e2aafd727e35f9afa79a699c3763924b9fbdb33c5b9c7d2871f8c46aa7881"
 )
 
 // TestTypedMethodsGolden drives every typed method against a fake wallet
 // that checks the request body against testdata/<method>.json exactly.
-// The files of the methods a 2-of-3 setup uses are recorded from the real
-// monero-wallet-rpc (`ESCROWFLOW_RECORD_RPC_GOLDEN=1 go test -run
+// Every file is recorded from the real monero-wallet-rpc on a funded
+// 2-of-3 regtest multisig (`ESCROWFLOW_RECORD_RPC_GOLDEN=1 go test -run
 // TestRecordRPCGolden ./pool/`): the peers' messages, addresses and version
-// they hold are the real wallet's, so the test takes them from the file.
+// they hold are the real wallet's, so the test takes them from the file;
+// the spend is chained, each step's input being the previous step's
+// recorded output.
 func TestTypedMethodsGolden(t *testing.T) {
 	tests := []struct {
 		method string
@@ -86,54 +92,51 @@ func TestTypedMethodsGolden(t *testing.T) {
 		{
 			method: MethodExportMultisigInfo,
 			call:   func(ctx context.Context, c *Client) (any, error) { return c.ExportMultisigInfo(ctx) },
-			want:   "4d6f6e65726f206d756c7469736967206578706f7274",
+			want:   goldenField[string](t, MethodExportMultisigInfo, "result", "info"),
 		},
 		{
 			method: MethodImportMultisigInfo,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.ImportMultisigInfo(ctx, []string{"4d6f6e65726f2062757965722065787074", "4d6f6e65726f2073656c6c65722065787074"})
+				return c.ImportMultisigInfo(ctx, goldenField[[]string](t, MethodImportMultisigInfo, "params", "info"))
 			},
-			want: 3,
+			want: 1, // the one deposit
 		},
 		{
 			method: MethodTransfer,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.Transfer(ctx, TransferParams{
-					Destinations: []Destination{{Amount: 1_500_000_000_000, Address: testAddress}},
-					Priority:     2,
-					GetTxHex:     true,
-				})
+				r, err := c.Transfer(ctx, TransferParams{Destinations: []Destination{{Amount: 1_000_000_000_000, Address: recordedPayee}}})
+				require.Len(t, r.MultisigTxset, 9364)
+				r.MultisigTxset = ""
+				return r, err
 			},
-			want: TransferResult{
-				Amount:        1_500_000_000_000,
-				Fee:           30_720_000,
-				Weight:        1532,
-				MultisigTxset: "4d6f6e65726f206d756c74697369672074787365740a",
-			},
+			want: TransferResult{Amount: 1_000_000_000_000, Fee: 1_808_400_000, Weight: 1507},
 		},
 		{
 			method: MethodSignMultisig,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.SignMultisig(ctx, "4d6f6e65726f206d756c74697369672074787365740a")
+				// The arbiter co-signs the vendor's transfer as transfer answered it.
+				return c.SignMultisig(ctx, goldenField[string](t, MethodTransfer, "result", "multisig_txset"))
 			},
-			want: SignMultisigResult{TxDataHex: "4d6f6e65726f207369676e6564207478736574", TxHashList: []string{testTxHash}},
+			want: SignMultisigResult{TxDataHex: goldenField[string](t, MethodSignMultisig, "result", "tx_data_hex"),
+				TxHashList: []string{recordedTxHash}},
 		},
 		{
 			method: MethodSubmitMultisig,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.SubmitMultisig(ctx, "4d6f6e65726f207369676e6564207478736574")
+				return c.SubmitMultisig(ctx, goldenField[string](t, MethodSignMultisig, "result", "tx_data_hex"))
 			},
-			want: []string{testTxHash},
+			want: []string{recordedTxHash},
 		},
 		{
 			method: MethodGetBalance,
 			call:   func(ctx context.Context, c *Client) (any, error) { return c.GetBalance(ctx, 0) },
-			want:   Balance{Balance: 2_000_000_000_000, MultisigImportNeeded: true, BlocksToUnlock: 4},
+			// The 3 XMR deposit, unlocked, before the peers' multisig info is imported.
+			want: Balance{Balance: 3_000_000_000_000, UnlockedBalance: 3_000_000_000_000, MultisigImportNeeded: true},
 		},
 		{
 			method: MethodRefresh,
-			call:   func(ctx context.Context, c *Client) (any, error) { return c.Refresh(ctx, 3_100_000) },
-			want:   RefreshResult{BlocksFetched: 24, ReceivedMoney: true},
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.Refresh(ctx, 0) },
+			want:   RefreshResult{BlocksFetched: 10, ReceivedMoney: true},
 		},
 		{
 			method: MethodChangeWalletPassword,
