@@ -306,8 +306,8 @@ func (s *setup) round(r escrow.Round, activity any, peers func(i int) []string) 
 	}
 	if producesMessage[r] {
 		for i, role := range escrow.Roles {
-			// An external role's message came through submitRound, whose
-			// validator refuses an empty one.
+			// An external role's message is in its submitRound update,
+			// whose validator refuses a malformed one.
 			if !s.custody.external[i] && outs[i].MultisigInfo == "" {
 				err := &escrow.VerificationError{Reason: fmt.Sprintf("round %s: %s produced no multisig message", r, role)}
 				return outs, temporal.NewNonRetryableApplicationError(err.Error(), escrow.TypeVerificationFailed, err)
