@@ -217,7 +217,12 @@ func describe(ctx context.Context, r *run, w MoneyWallet, p escrow.PayoutPlan, t
 	})
 	if rpcclient.IsCode(err, rpcclient.CodeBadMultisigTxData) || rpcclient.IsCode(err, rpcclient.CodeBadHex) ||
 		rpcclient.IsCode(err, rpcclient.CodeBadUnsignedTxData) {
-		return 0, nil, &escrow.PayoutMismatchError{Reason: "the txset does not parse: " + err.Error()}
+		// Nothing is signed. A txset this wallet cannot load was seen from
+		// our own creator under load (wallet-rpc 0.18.0.0, cause unknown):
+		// the workflow exchanges fresh multisig info and creates the payout
+		// again, a bounded number of times. A txset that loads but pays
+		// anything else is a PayoutMismatch below.
+		return 0, nil, &escrow.NoncesSpentError{Reason: "this wallet cannot load the txset: " + err.Error()}
 	}
 	if err != nil {
 		return 0, nil, err
