@@ -75,7 +75,7 @@ func (p *proc) stop() {
 func (c *Chain) start(t testing.TB, name, logFile string, bin string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	out, err := os.Create(logFile + ".out")
+	out, err := os.Create(logFile + ".out") // seed-check: not a wallet file (a process log)
 	if err != nil {
 		t.Fatalf("regtest: %v", err)
 	}
