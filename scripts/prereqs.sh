@@ -138,6 +138,15 @@ install_tool() {
 
 case "${1:-}" in
 --prod | --browser)
+	# PostgreSQL's server binaries (initdb, pg_ctl) and openssl, for the
+	# production stack and its test.
+	if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && command -v openssl >/dev/null 2>&1; then
+		log "postgresql, openssl: ok"
+	else
+		log "postgresql or openssl: missing, installing Debian packages postgresql and openssl"
+		as_root apt-get update
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql openssl
+	fi
 	install_tool temporal-server go.temporal.io/server/cmd/server go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
 	install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql go.temporal.io/server "$TEMPORAL_SERVER_VERSION"
 	install_tool temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_VERSION"
