@@ -5,34 +5,16 @@ import (
 	"time"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/roundtest"
 	"github.com/stretchr/testify/assert"
 )
 
-var tlT0 = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
-
-func atMs(n int) time.Time { return tlT0.Add(time.Duration(n) * time.Millisecond) }
-
-// stdRounds is one escrow's six rounds starting at +startMs: the three
-// roles start together and finish 0, 100 and 200 ms apart; the next round
-// starts when the slowest role finished.
-func stdRounds(startMs int) []escrow.RoundTiming {
-	steps := []struct {
-		round escrow.Round
-		ms    int
-	}{
-		{escrow.RoundCreate, 2000}, {escrow.RoundPrepare, 800}, {escrow.RoundMake, 1800},
-		{escrow.RoundExchange1, 800}, {escrow.RoundExchange2, 1800}, {escrow.RoundVerify, 800},
-	}
-	var out []escrow.RoundTiming
-	s := startMs
-	for _, st := range steps {
-		for i, role := range escrow.Roles {
-			out = append(out, escrow.RoundTiming{Round: st.round, Role: role, Started: atMs(s), Finished: atMs(s + st.ms + 100*i)})
-		}
-		s += st.ms + 200
-	}
-	return out
-}
+// The round-timing fixtures these tests share with seedcheck's and
+// escrowctl's.
+var (
+	atMs      = roundtest.At
+	stdRounds = roundtest.StdRounds
+)
 
 // timing is one role's run of a round from +fromMs to +toMs.
 func timing(r escrow.Round, role escrow.Role, fromMs, toMs int) escrow.RoundTiming {

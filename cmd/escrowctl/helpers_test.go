@@ -1,33 +1,10 @@
 package main
 
-import (
-	"time"
+import "github.com/escrowflow/escrowflow/internal/roundtest"
 
-	"github.com/escrowflow/escrowflow/escrow"
+// The round-timing fixtures these tests share with instrument's.
+var (
+	t0        = roundtest.T0
+	ms        = roundtest.At
+	stdRounds = roundtest.StdRounds
 )
-
-var t0 = time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
-
-func ms(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-
-// stdRounds is one escrow's six rounds starting at +startMs: the three
-// roles start together and finish 0, 100 and 200 ms apart; the next round
-// starts when the slowest role finished.
-func stdRounds(startMs int) []escrow.RoundTiming {
-	steps := []struct {
-		round escrow.Round
-		ms    int
-	}{
-		{escrow.RoundCreate, 2000}, {escrow.RoundPrepare, 800}, {escrow.RoundMake, 1800},
-		{escrow.RoundExchange1, 800}, {escrow.RoundExchange2, 1800}, {escrow.RoundVerify, 800},
-	}
-	var out []escrow.RoundTiming
-	s := startMs
-	for _, st := range steps {
-		for i, role := range escrow.Roles {
-			out = append(out, escrow.RoundTiming{Round: st.round, Role: role, Started: ms(s), Finished: ms(s + st.ms + 100*i)})
-		}
-		s += st.ms + 200
-	}
-	return out
-}
