@@ -253,7 +253,7 @@ func (a *Activities) ExportMultisig(ctx context.Context, in PayoutStepInput) (Pa
 	}
 	var out PayoutStepOutput
 	st, err := a.moneyStep(ctx, in.EscrowID, in.Role, roundExporting, in.Snapshot, commit, func(ctx context.Context, r *run, w MoneyWallet) error {
-		if err := r.call(ctx, "refresh", func(ctx context.Context) error { _, err := w.Refresh(ctx, 0); return err }); err != nil {
+		if err := refresh(ctx, r, w); err != nil {
 			return err
 		}
 		if err := r.call(ctx, "export_multisig_info", func(ctx context.Context) (err error) {

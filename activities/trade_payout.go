@@ -139,62 +139,23 @@ func (a *Activities) checkPlanInput(p escrow.PayoutPlan) error {
 	return nil
 }
 
-// checkPayout compares describe_transfer's view of a txset with the plan:
-// one transaction, unlock_time 0, the fee within the budget, exactly the
-// plan's destinations and amounts (order not assumed), change only to the
-// multisig address, and inputs that add up. A sweep sends everything less
-// the fee to SweepTo, with no change.
+// checkPayout checks describe_transfer's view of a txset against the plan
+// (escrow.CheckDescribed, shared with the participants).
 func checkPayout(p escrow.PayoutPlan, desc []rpcclient.TransferDescription) (fee uint64, outs []escrow.PayoutOutput, err error) {
-	bad := func(format string, args ...any) error {
-		return &escrow.PayoutMismatchError{Reason: fmt.Sprintf(format, args...)}
-	}
-	if len(desc) != 1 {
-		return 0, nil, bad("%d transactions in the set, want 1", len(desc))
-	}
-	d := desc[0]
-	got := map[string]uint64{}
-	var sent uint64
-	for _, r := range d.Recipients {
-		got[r.Address] += r.Amount
-		sent += r.Amount
-		outs = append(outs, escrow.PayoutOutput{Address: r.Address, AmountAtomic: r.Amount})
-	}
-	switch {
-	case d.UnlockTime != 0:
-		return 0, nil, bad("unlock_time %d, want 0", d.UnlockTime)
-	case d.Fee > p.FeeBudgetAtomic:
-		return 0, nil, bad("fee %d above the budget %d", d.Fee, p.FeeBudgetAtomic)
-	case d.ChangeAmount > 0 && d.ChangeAddress != p.MultisigAddress:
-		return 0, nil, bad("change of %d to another address than the multisig address", d.ChangeAmount)
-	case d.AmountIn != sent+d.ChangeAmount+d.Fee:
-		return 0, nil, bad("inputs %d are not outputs %d + change %d + fee %d", d.AmountIn, sent, d.ChangeAmount, d.Fee)
-	case d.AmountIn > p.TotalAtomic:
-		return 0, nil, bad("spends %d, more than the plan's %d", d.AmountIn, p.TotalAtomic)
-	}
-	want := map[string]uint64{}
-	if p.SweepTo != "" {
-		if d.ChangeAmount != 0 || d.AmountIn != p.TotalAtomic {
-			return 0, nil, bad("a sweep must spend all %d with no change (spends %d, change %d)", p.TotalAtomic, d.AmountIn, d.ChangeAmount)
-		}
-		want[p.SweepTo] = p.TotalAtomic - d.Fee
-	}
-	for _, o := range p.Outputs {
-		want[o.Address] = o.AmountAtomic
-	}
-	for addr, amt := range got {
-		w, ok := want[addr]
-		switch {
-		case !ok:
-			return 0, nil, bad("pays %d to an address not in the plan", amt)
-		case w != amt:
-			return 0, nil, bad("pays %d to a plan address instead of %d", amt, w)
+	return escrow.CheckDescribed(p, described(desc))
+}
+
+// described converts wallet-rpc's descriptions for escrow.CheckDescribed.
+func described(desc []rpcclient.TransferDescription) []escrow.DescribedTransfer {
+	out := make([]escrow.DescribedTransfer, len(desc))
+	for i, d := range desc {
+		out[i] = escrow.DescribedTransfer{AmountIn: d.AmountIn, ChangeAddress: d.ChangeAddress,
+			ChangeAmount: d.ChangeAmount, Fee: d.Fee, UnlockTime: d.UnlockTime}
+		for _, r := range d.Recipients {
+			out[i].Recipients = append(out[i].Recipients, escrow.PayoutOutput{Address: r.Address, AmountAtomic: r.Amount})
 		}
 	}
-	if len(got) != len(want) {
-		return 0, nil, bad("pays %d of the plan's %d destinations", len(got), len(want))
-	}
-	slices.SortFunc(outs, func(x, y escrow.PayoutOutput) int { return strings.Compare(x.Address, y.Address) })
-	return d.Fee, outs, nil
+	return out
 }
 
 // describe runs describe_transfer and checkPayout on the open wallet, after
@@ -457,6 +418,11 @@ func (a *Activities) VerifyPayout(ctx context.Context, in SignPayoutInput) (Veri
 	}
 	var out VerifyPayoutOutput
 	_, err := a.moneyStep(ctx, in.EscrowID, in.Role, roundChecking, in.Snapshot, readOnly, func(ctx context.Context, r *run, w MoneyWallet) (err error) {
+		// The checker may never have exported: it must know the outputs the
+		// set spends before wallet-rpc can load the set.
+		if err := refresh(ctx, r, w); err != nil {
+			return err
+		}
 		out.FeeAtomic, out.Outputs, err = describe(ctx, r, w, in.Plan, in.TxSet)
 		return err
 	})
@@ -464,6 +430,10 @@ func (a *Activities) VerifyPayout(ctx context.Context, in SignPayoutInput) (Veri
 		return VerifyPayoutOutput{}, err
 	}
 	return out, nil
+}
+
+func refresh(ctx context.Context, r *run, w MoneyWallet) error {
+	return r.call(ctx, "refresh", func(ctx context.Context) error { _, err := w.Refresh(ctx, 0); return err })
 }
 
 // SubmitPayout relays the signed payout (submit_multisig). When the daemon
@@ -499,6 +469,11 @@ func (a *Activities) SubmitPayout(ctx context.Context, in SubmitPayoutInput) (Su
 		return SubmitPayoutOutput{}, classify(err)
 	}
 	_, err := a.moneyStep(ctx, in.EscrowID, in.Role, roundSubmit, in.Snapshot, readOnly, func(ctx context.Context, r *run, w MoneyWallet) error {
+		// A submitter that never exported (the arbiter relaying an external
+		// co-signer's set) must know the spent outputs to load the set.
+		if err := refresh(ctx, r, w); err != nil {
+			return err
+		}
 		var hashes []string
 		err := r.call(ctx, "submit_multisig", func(ctx context.Context) (err error) {
 			hashes, err = w.SubmitMultisig(ctx, in.SignedTxSet)

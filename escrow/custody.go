@@ -84,8 +84,12 @@ const signedPrefix = "escrowflow-submitRound-v1"
 // joined by "\n" with no trailing newline. Escrow ids, roles and rounds
 // cannot contain a newline, so the encoding is unambiguous.
 func SignedBytes(escrowID, role, round, message string) []byte {
-	sum := sha256.Sum256([]byte(message))
-	return []byte(strings.Join([]string{signedPrefix, escrowID, role, round, hex.EncodeToString(sum[:])}, "\n"))
+	return signedBytes(signedPrefix, escrowID, role, round, message)
+}
+
+func signedBytes(prefix, escrowID, role, round, content string) []byte {
+	sum := sha256.Sum256([]byte(content))
+	return []byte(strings.Join([]string{prefix, escrowID, role, round, hex.EncodeToString(sum[:])}, "\n"))
 }
 
 // Sign fills m.Signature with key's signature of m for escrowID.

@@ -125,7 +125,7 @@ func TestTradeInputCheck(t *testing.T) {
 	timing, err := ok.Check()
 	require.NoError(t, err)
 	assert.Equal(t, TradeTiming{DepositTimeout: DefaultDepositTimeout, ScanInterval: DefaultScanInterval,
-		Confirmations: DefaultConfirmations}, timing)
+		Confirmations: DefaultConfirmations, PayoutDeadline: DefaultPayoutDeadline}, timing)
 
 	bound := ok
 	bound.DepositTimeout, bound.ScanInterval = "1000s", "1s"
@@ -133,10 +133,10 @@ func TestTradeInputCheck(t *testing.T) {
 	require.NoError(t, err, "exactly MaxDepositScans")
 
 	set := ok
-	set.DepositTimeout, set.ScanInterval, set.Confirmations = "90m", "30s", 3
+	set.DepositTimeout, set.ScanInterval, set.Confirmations, set.PayoutDeadline = "90m", "30s", 3, "2h"
 	timing, err = set.Check()
 	require.NoError(t, err)
-	assert.Equal(t, TradeTiming{DepositTimeout: 90 * 60e9, ScanInterval: 30e9, Confirmations: 3}, timing)
+	assert.Equal(t, TradeTiming{DepositTimeout: 90 * 60e9, ScanInterval: 30e9, Confirmations: 3, PayoutDeadline: 2 * 3600e9}, timing)
 
 	tests := []struct {
 		field string
@@ -149,6 +149,8 @@ func TestTradeInputCheck(t *testing.T) {
 		{"depositTimeout", func(in *TradeInput) { in.DepositTimeout = "-1h" }},
 		{"scanInterval", func(in *TradeInput) { in.ScanInterval = "0s" }},
 		{"scanInterval", func(in *TradeInput) { in.DepositTimeout, in.ScanInterval = "72h", "4m" }},
+		{"payoutDeadline", func(in *TradeInput) { in.PayoutDeadline = "soon" }},
+		{"payoutDeadline", func(in *TradeInput) { in.PayoutDeadline = "0s" }},
 	}
 	for _, id := range []string{"", "../x", "a b"} {
 		in := ok

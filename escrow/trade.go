@@ -62,6 +62,24 @@ type TradeInput struct {
 	Confirmations uint64 `json:"confirmations,omitempty"`
 	// ScanInterval is a Go duration; "" means DefaultScanInterval.
 	ScanInterval string `json:"scanInterval,omitempty"`
+
+	// Custody, Participants and ParticipantDeadline are passed to the
+	// EscrowSetup child (see SetupInput). An external role also creates or
+	// co-signs payouts with its own wallet, through payoutRound updates
+	// (see PayoutMessage); the hosted arbiter's wallet checks every set an
+	// external signer makes before the trade passes it on.
+	Custody             map[Role]Custody     `json:"custody,omitempty"`
+	Participants        map[Role]Participant `json:"participants,omitempty"`
+	ParticipantDeadline string               `json:"participantDeadline,omitempty"`
+	// PayoutDeadline is how long a payout step waits for an external
+	// signer's message (a Go duration); "" means DefaultPayoutDeadline.
+	PayoutDeadline string `json:"payoutDeadline,omitempty"`
+}
+
+// SetupInput is the input of the trade's EscrowSetup child.
+func (in TradeInput) SetupInput() SetupInput {
+	return SetupInput{EscrowID: in.EscrowID, Custody: in.Custody, Participants: in.Participants,
+		ParticipantDeadline: in.ParticipantDeadline}
 }
 
 // TradeState is the state of a trade, mirrored to the EscrowState search
@@ -132,6 +150,12 @@ type PayoutStatus struct {
 	Outputs       []PayoutOutput `json:"outputs,omitempty"`
 	FeeAtomic     uint64         `json:"feeAtomic,omitempty"`
 	Confirmations uint64         `json:"confirmations"`
+	// Creator, Cosigner and Attempt are set while a payout with an
+	// external signer runs: the two signers, and the attempt (1, 2, …)
+	// whose payoutRound messages the trade takes (see PayoutRoundName).
+	Creator  Role `json:"creator,omitempty"`
+	Cosigner Role `json:"cosigner,omitempty"`
+	Attempt  int  `json:"attempt,omitempty"`
 }
 
 // TradeStatus answers the trade's status query, each update, and is the

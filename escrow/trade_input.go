@@ -45,6 +45,7 @@ type TradeTiming struct {
 	DepositTimeout time.Duration
 	ScanInterval   time.Duration
 	Confirmations  uint64
+	PayoutDeadline time.Duration
 }
 
 // Check returns an *InvalidEscrowIDError for a bad escrow id and a
@@ -74,6 +75,9 @@ func (in TradeInput) Check() (TradeTiming, error) {
 		return t, err
 	}
 	if t.ScanInterval, err = duration("scanInterval", in.ScanInterval, DefaultScanInterval); err != nil {
+		return t, err
+	}
+	if t.PayoutDeadline, err = duration("payoutDeadline", in.PayoutDeadline, DefaultPayoutDeadline); err != nil {
 		return t, err
 	}
 	if t.DepositTimeout/t.ScanInterval > MaxDepositScans {

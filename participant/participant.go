@@ -109,11 +109,29 @@ type runner struct {
 // escrow to be started. A rejected message or a failed escrow ends it with
 // an error wrapping the *temporal.ApplicationError (Type() says why).
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	r, key, stop, err := open(ctx, cfg, true)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stop()
+	for _, round := range rounds {
+		if err := r.round(ctx, key, round); err != nil {
+			return Result{}, err
+		}
+	}
+	return r.finish(ctx)
+}
+
+// open checks cfg, loads the participant's key, password and state,
+// starts its wallet-rpc and opens (or creates) its wallet; rewind restores
+// a wallet step of the setup whose message was not recorded. stop closes
+// the wallet and stops the wallet-rpc.
+func open(ctx context.Context, cfg Config, rewind bool) (r *runner, key ed25519.PrivateKey, stop func(), err error) {
 	if cfg.Role != string(escrow.Buyer) && cfg.Role != string(escrow.Vendor) {
-		return Result{}, fmt.Errorf("participant: role %q, want buyer or vendor", cfg.Role)
+		return nil, nil, nil, fmt.Errorf("participant: role %q, want buyer or vendor", cfg.Role)
 	}
 	if err := escrow.ValidateEscrowID(cfg.EscrowID); err != nil {
-		return Result{}, err
+		return nil, nil, nil, err
 	}
 	if cfg.RetryEvery <= 0 {
 		cfg.RetryEvery = time.Second
@@ -121,49 +139,48 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	key, err := LoadOrCreateKey(cfg.Dir)
-	if err != nil {
-		return Result{}, err
+	if key, err = LoadOrCreateKey(cfg.Dir); err != nil {
+		return nil, nil, nil, err
 	}
 	pw, err := loadOrCreateSecret(cfg.Dir, PasswordFile, 32)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, nil, err
 	}
-	r := &runner{cfg: cfg, password: hex.EncodeToString(pw), name: cfg.EscrowID + "." + cfg.Role,
+	r = &runner{cfg: cfg, password: hex.EncodeToString(pw), name: cfg.EscrowID + "." + cfg.Role,
 		escrows: starter.New(cfg.Temporal),
 		log:     cfg.Logger.With(zap.String("escrow_id", cfg.EscrowID), zap.String("role", cfg.Role))}
 	if r.st, err = loadState(cfg.Dir, cfg.EscrowID, cfg.Role); err != nil {
-		return Result{}, err
+		return nil, nil, nil, err
 	}
 	if r.store, err = walletstore.Open(filepath.Join(cfg.Dir, WalletDir)); err != nil {
-		return Result{}, err
+		return nil, nil, nil, err
 	}
-	if err := r.rewind(); err != nil {
-		return Result{}, err
+	if rewind {
+		if err := r.rewind(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	p, err := pool.Start(ctx, pool.Config{Binary: cfg.WalletRPCBinary, Size: 1, WalletDir: r.store.Dir(),
 		Network: cfg.Network, DaemonAddress: cfg.DaemonAddress, Login: true, Logger: r.log})
 	if err != nil {
-		return Result{}, fmt.Errorf("participant: start wallet-rpc: %w", err)
+		return nil, nil, nil, fmt.Errorf("participant: start wallet-rpc: %w", err)
 	}
-	defer p.Stop(context.Background())
 	lease, err := p.Acquire(ctx, r.name)
 	if err != nil {
-		return Result{}, err
+		p.Stop(context.Background())
+		return nil, nil, nil, err
 	}
-	defer lease.Release("")
 	r.wallet = lease.Client
 	if err := r.openWallet(ctx); err != nil {
-		return Result{}, err
+		lease.Release("")
+		p.Stop(context.Background())
+		return nil, nil, nil, err
 	}
-	defer r.wallet.CloseWallet(context.Background())
-
-	for _, round := range rounds {
-		if err := r.round(ctx, key, round); err != nil {
-			return Result{}, err
-		}
-	}
-	return r.finish(ctx)
+	return r, key, func() {
+		_ = r.wallet.CloseWallet(context.Background())
+		lease.Release("")
+		p.Stop(context.Background())
+	}, nil
 }
 
 // snapshotBefore names the wallet snapshot taken before round's wallet step.

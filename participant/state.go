@@ -88,10 +88,17 @@ type state struct {
 	Sent map[string]escrow.SubmitRound `json:"sent"`
 	// Answers holds the peers' messages of each round.
 	Answers map[string]map[string]string `json:"answers"`
+	// Payout holds the signed payoutRound message of each payout round it
+	// sent (recorded before the wallet is stored and the message sent),
+	// PayoutAnswers their answers, PayoutDone the attempts it finished.
+	Payout        map[string]escrow.PayoutMessage     `json:"payout,omitempty"`
+	PayoutAnswers map[string]escrow.PayoutRoundResult `json:"payoutAnswers,omitempty"`
+	PayoutDone    map[int]bool                        `json:"payoutDone,omitempty"`
 }
 
 func loadState(dir, escrowID, role string) (*state, error) {
-	st := &state{EscrowID: escrowID, Role: role, Sent: map[string]escrow.SubmitRound{}, Answers: map[string]map[string]string{}}
+	st := &state{EscrowID: escrowID, Role: role, Sent: map[string]escrow.SubmitRound{}, Answers: map[string]map[string]string{},
+		Payout: map[string]escrow.PayoutMessage{}, PayoutAnswers: map[string]escrow.PayoutRoundResult{}, PayoutDone: map[int]bool{}}
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -101,6 +108,15 @@ func loadState(dir, escrowID, role string) (*state, error) {
 	}
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("participant: %s: %w", StateFile, err)
+	}
+	if st.Payout == nil {
+		st.Payout = map[string]escrow.PayoutMessage{}
+	}
+	if st.PayoutAnswers == nil {
+		st.PayoutAnswers = map[string]escrow.PayoutRoundResult{}
+	}
+	if st.PayoutDone == nil {
+		st.PayoutDone = map[int]bool{}
 	}
 	if st.EscrowID != escrowID || st.Role != role {
 		return nil, fmt.Errorf("participant: %s belongs to escrow %s as %s, not %s as %s", dir, st.EscrowID, st.Role, escrowID, role)

@@ -84,9 +84,12 @@ type trade struct {
 
 	// Set by the update handlers.
 	announced   *escrow.DepositAnnouncement
-	announceSeq int // announcements accepted
-	checkedSeq  int // announcements a CheckDeposit has seen
-	badSeq      int // the last announcement CheckDeposit found invalid
+	announceSeq int               // announcements accepted
+	checkedSeq  int               // announcements a CheckDeposit has seen
+	badSeq      int               // the last announcement CheckDeposit found invalid
+	custody     custody           // external roles and their keys (parsed at start)
+	px          *payoutX          // the running payout attempt with an external signer
+	payoutSeen  map[[32]byte]bool // digests of every accepted payout message
 	kind        escrow.PayoutKind
 	shareBps    int
 	disputed    bool
@@ -100,7 +103,7 @@ type trade struct {
 // escrow.TradeStatus (PAID_OUT or EXPIRED); a FAILED trade ends with an
 // application error of the reason's type whose details hold the status.
 func EscrowTrade(ctx workflow.Context, in TradeInput) (*escrow.TradeStatus, error) {
-	t := &trade{ctx: ctx, in: in.TradeInput, snapshots: map[escrow.Role]string{}}
+	t := &trade{ctx: ctx, in: in.TradeInput, snapshots: map[escrow.Role]string{}, payoutSeen: map[[32]byte]bool{}}
 	t.status = escrow.TradeStatus{EscrowID: in.EscrowID, State: escrow.TradeSettingUp}
 	if err := t.register(); err != nil {
 		return nil, err
@@ -168,6 +171,11 @@ func (t *trade) start(malformed string) error {
 		return invalidInput(err.Error())
 	}
 	t.timing = timing
+	if setup := t.in.SetupInput(); hasCustody(setup) {
+		if t.custody, err = parseCustody(setup); err != nil {
+			return invalidInput(err.Error())
+		}
+	}
 	return nil
 }
 
@@ -193,7 +201,7 @@ func (t *trade) setUp() error {
 		WaitForCancellation:   true,
 	})
 	var res escrow.SetupResult
-	err := workflow.ExecuteChildWorkflow(ctx, escrow.WorkflowName, escrow.SetupInput{EscrowID: t.in.EscrowID}).Get(t.ctx, &res)
+	err := workflow.ExecuteChildWorkflow(ctx, escrow.WorkflowName, t.in.SetupInput()).Get(t.ctx, &res)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	if errors.As(err, &started) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("escrow %q was already set up (workflow %s)",

@@ -37,7 +37,7 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 	var signed activities.SignPayoutOutput
 	for attempt := 0; ; attempt++ {
 		var err error
-		signed, err = t.createAndSign(creator, cosigner, plan)
+		signed, err = t.sign(creator, cosigner, plan, attempt)
 		if hasType(err, escrow.TypeNoncesSpent) && attempt < MaxNonceRetries {
 			workflow.GetLogger(t.ctx).Warn("the payout needs fresh multisig info; exchanging again", "attempt", attempt+1)
 			continue
@@ -53,13 +53,17 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 	}
 
 	ctx := t.hostOptions(TradeStepOptions)
-	submit := activities.SubmitPayoutInput{EscrowID: t.in.EscrowID, Role: string(cosigner), Snapshot: t.snapshots[cosigner],
+	submitter := t.submitter(cosigner)
+	submit := activities.SubmitPayoutInput{EscrowID: t.in.EscrowID, Role: string(submitter), Snapshot: t.snapshots[submitter],
 		SignedTxSet: signed.SignedTxSet, TxHashes: signed.TxHashes}
 	var sub activities.SubmitPayoutOutput
 	if err := workflow.ExecuteActivity(ctx, a.SubmitPayout, submit).Get(ctx, &sub); err != nil {
 		return err
 	}
 	t.status.Payout.TxHash = sub.TxHash
+	if t.px != nil {
+		t.px.txHash = sub.TxHash // answers the co-signer's SIGNED message
+	}
 	return t.awaitPayoutConfirmations(submit)
 }
 

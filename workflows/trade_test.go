@@ -38,6 +38,7 @@ type fakeChain struct {
 	info                       map[string]string
 	exports                    int
 	txset                      string
+	signedExternal             string  // a SIGNED message an external co-signer sends
 	createErrs                 []error // returned by successive CreatePayout calls
 	signErrs                   []error // returned by successive SignPayout calls
 	checkErr                   error   // returned by CheckDeposit calls with an announcement
@@ -70,6 +71,7 @@ type tradeSuite struct {
 	testsuite.WorkflowTestSuite
 	env  *testsuite.TestWorkflowEnvironment
 	fake *fakeChain
+	sent int // payoutRound updates sent (their ids)
 }
 
 func TestEscrowTrade(t *testing.T) { suite.Run(t, new(tradeSuite)) }
@@ -213,7 +215,7 @@ func (s *tradeSuite) mock() {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.call("SubmitPayout", in.Role)
-			if in.SignedTxSet != "signed-"+f.txset {
+			if in.SignedTxSet != "signed-"+f.txset && (f.signedExternal == "" || in.SignedTxSet != f.signedExternal) {
 				return activities.SubmitPayoutOutput{}, wrong("submit of %q", in.SignedTxSet)
 			}
 			return activities.SubmitPayoutOutput{TxHash: in.TxHashes[0]}, nil

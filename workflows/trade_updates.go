@@ -10,7 +10,7 @@ import (
 	"github.com/escrowflow/escrowflow/escrow"
 )
 
-// register sets the status query and the five updates. Validators only
+// register sets the status query, the five updates and payoutRound. Validators only
 // read the trade: a rejected update leaves no event in history.
 func (t *trade) register() error {
 	if err := workflow.SetQueryHandler(t.ctx, escrow.TradeStatusQuery, func() (escrow.TradeStatus, error) {
@@ -20,6 +20,10 @@ func (t *trade) register() error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(t.ctx, escrow.UpdateDeposit, t.deposit,
 		workflow.UpdateHandlerOptions{Validator: t.validateDeposit}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(t.ctx, escrow.PayoutRoundUpdate, t.payoutRound,
+		workflow.UpdateHandlerOptions{Validator: t.validatePayoutRound}); err != nil {
 		return err
 	}
 	for _, name := range []string{escrow.UpdateRelease, escrow.UpdateRefund, escrow.UpdateDispute, escrow.UpdateResolve} {
