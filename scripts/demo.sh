@@ -11,7 +11,9 @@
 #      a running one is stopped first);
 #   4. `bin/escrowctl demo --count 3` (three escrow setups at once), then
 #      `bin/escrowctl demo-trades` (three trades: release, refund, dispute
-#      resolved); the script fails when either does.
+#      resolved), then `bin/escrowctl demo-trades --external` (one trade
+#      whose buyer and vendor keep their own wallets, released); the script
+#      fails when any of them does.
 #      With DEMO_RUN=0 the script stops after step 3: Temporal, the chain and
 #      the worker run, nothing else (scripts/seed-check.sh uses this).
 # The stack keeps running afterwards; `make down` (scripts/down.sh) stops it.
@@ -267,8 +269,14 @@ echo "== 2. Three trades on a regtest chain (EscrowTrade): release, refund, disp
 "$CTL_BIN" demo-trades --daemon-address "$DAEMON_ADDR" --wallet-rpc "http://$TEMPORAL_IP:$WALLET_RPC_PORT" ||
 	{ rc=$?; log "escrowctl demo-trades failed with exit code $rc"; }
 
-# 3. (issue 13) One escrow set up and released with external buyer and
-#    vendor goes here, after the hosted demo.
+# 3. External custody: one trade whose buyer and vendor keep their own keys
+#    (reference participants, each with its own dir, key and wallet-rpc under
+#    .escrowflow/participants/); the worker holds only the arbiter's wallet.
+echo
+echo "== 3. One trade with external buyer and vendor (own keys and wallets): set up and released =="
+"$CTL_BIN" demo-trades --external --participants-dir "$STATE/participants" --participant-wallet-rpc "$WALLET_RPC_BIN" \
+	--daemon-address "$DAEMON_ADDR" --wallet-rpc "http://$TEMPORAL_IP:$WALLET_RPC_PORT" ||
+	{ rc=$?; log "escrowctl demo-trades --external failed with exit code $rc"; }
 
 echo
 echo "Temporal Web UI: $UI_URL"

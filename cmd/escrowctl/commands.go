@@ -31,29 +31,40 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
-	wait := fs.Bool("wait", false, "wait for the setups to end and print their results")
-	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+// custodyFlags adds the flags of external custody to fs; the returned
+// function gives the custody fields of an input (nil maps when every role
+// is hosted).
+func custodyFlags(fs *flag.FlagSet) func() (map[escrow.Role]escrow.Custody, map[escrow.Role]escrow.Participant, string) {
 	keys := map[escrow.Role]*string{
 		escrow.Buyer:  fs.String("external-buyer", "", "the buyer keeps its own wallet: its participant's public `key` (escrowctl participant --print-key)"),
 		escrow.Vendor: fs.String("external-vendor", "", "the vendor keeps its own wallet: its participant's public `key`"),
 	}
-	deadline := fs.String("participant-deadline", "", "how long a round waits for an external participant, a Go `duration` (default 10m)")
+	deadline := fs.String("participant-deadline", "", "how long a setup round waits for an external participant, a Go `duration` (default 10m)")
+	return func() (custody map[escrow.Role]escrow.Custody, parts map[escrow.Role]escrow.Participant, _ string) {
+		for _, role := range escrow.Roles {
+			if k := keys[role]; k != nil && *k != "" {
+				if custody == nil {
+					custody, parts = map[escrow.Role]escrow.Custody{}, map[escrow.Role]escrow.Participant{}
+				}
+				custody[role] = escrow.CustodyExternal
+				parts[role] = escrow.Participant{PublicKey: *k}
+			}
+		}
+		return custody, parts, *deadline
+	}
+}
+
+func startFlags(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	wait := fs.Bool("wait", false, "wait for the setups to end and print their results")
+	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this `duration` (0: no limit)")
+	custody := custodyFlags(fs)
 	return func(ctx context.Context, ids []string) error {
 		if len(ids) == 0 {
 			return usagef("start: no escrow id given")
 		}
 		input := func(id string) escrow.SetupInput {
-			in := escrow.SetupInput{EscrowID: id, ParticipantDeadline: *deadline}
-			for _, role := range escrow.Roles {
-				if k := keys[role]; k != nil && *k != "" {
-					if in.Custody == nil {
-						in.Custody, in.Participants = map[escrow.Role]escrow.Custody{}, map[escrow.Role]escrow.Participant{}
-					}
-					in.Custody[role] = escrow.CustodyExternal
-					in.Participants[role] = escrow.Participant{PublicKey: *k}
-				}
-			}
+			in := escrow.SetupInput{EscrowID: id}
+			in.Custody, in.Participants, in.ParticipantDeadline = custody()
 			return in
 		}
 		c, err := a.connect(ctx)

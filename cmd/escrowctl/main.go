@@ -22,8 +22,9 @@
 //	analyze --diff A B       compare two exports step by step
 //	bench [-n 3] [-c 3]      compare escrowflow, direct wallet-rpc and the old global lock
 //	bench-plot REPORT...     plot bench --json reports against pool size and concurrency
-//	participant --escrow ID --role R --dir DIR
-//	                         take part in a setup as its external buyer or vendor
+//	participant --escrow ID --role R --dir DIR [--trade --daemon-address A --amount N --vendor ADDR --buyer-refund ADDR]
+//	                         take part in a setup (with --trade, also the payout) as its
+//	                         external buyer or vendor
 //	participant --print-key --dir DIR
 //	                         print the participant's public key (for the escrow's input)
 //
@@ -242,7 +243,7 @@ func commands() []command {
 		{name: "export", args: "[-o FILE] ID", summary: "write an escrow's instrumentation JSON, built from its workflow history", flags: exportFlags},
 		{name: "analyze", args: "[--diff] [--svg F] FILE...", summary: "analyze instrumentation exports: timeline, critical path, lease waits, overlap, diff", flags: analyzeFlags},
 		{name: "bench", args: "[-n N] [-c C] [--modes LIST]", summary: "measure escrowflow against direct wallet-rpc and the old global lock: latency, escrows/min, CPU", flags: benchFlags},
-		{name: "participant", args: "--escrow ID --role R --dir DIR", summary: "take part in an escrow's setup as its external buyer or vendor, with an own wallet", flags: participantFlags},
+		{name: "participant", args: "--escrow ID --role R --dir DIR", summary: "take part in an escrow's setup (and with --trade its payout) as its external buyer or vendor, with an own wallet", flags: participantFlags},
 		{name: "bench-plot", args: "[--out-dir DIR] REPORT.json...", summary: "draw SVG plots from bench --json reports: escrows/min against pool size, p50/p95 latency against -c", flags: benchPlotFlags},
 	}
 }

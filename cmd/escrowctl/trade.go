@@ -40,6 +40,8 @@ func tradeFlags(a *app, fs *flag.FlagSet) func(ctx context.Context, args []strin
 	fs.StringVar(&in.DepositTimeout, "deposit-timeout", "", "start: how long to wait for the deposit (Go `duration`, default 72h)")
 	fs.Uint64Var(&in.Confirmations, "confirmations", 0, "start: confirmations the deposit and the payout need (default 10)")
 	fs.StringVar(&in.ScanInterval, "scan-interval", "", "start: how often to scan for an unannounced deposit (Go `duration`, default 10m)")
+	fs.StringVar(&in.PayoutDeadline, "payout-deadline", "", "start: how long a payout step waits for an external signer (Go `duration`, default 24h)")
+	custody := custodyFlags(fs)
 	fs.StringVar(&ann.TxID, "txid", "", "deposit: the payment's transaction `id`")
 	fs.StringVar(&ann.TxKey, "tx-key", "", "deposit: the payment's tx `key` (the buyer wallet's get_tx_key)")
 	fs.StringVar(&by, "by", "", "dispute: who opens it (`role`: buyer or vendor)")
@@ -71,6 +73,7 @@ func tradeFlags(a *app, fs *flag.FlagSet) func(ctx context.Context, args []strin
 		switch sub {
 		case "start":
 			in.EscrowID = id
+			in.Custody, in.Participants, in.ParticipantDeadline = custody()
 			run, err := t.StartTrade(ctx, in)
 			if err != nil {
 				return err

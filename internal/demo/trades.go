@@ -65,6 +65,9 @@ type Config struct {
 	// Progress receives timestamped progress lines.
 	Progress io.Writer
 	Now      func() time.Time
+	// External, when set, makes the run one trade whose buyer and vendor
+	// keep their own wallets (see External), released; IDs are unused.
+	External *External
 }
 
 // Report is the demo's outcome, one entry per trade.
@@ -124,7 +127,9 @@ type run struct {
 	Config
 	chain  *chain
 	began  time.Time
-	trades [3]*tradeRun
+	trades []*tradeRun
+	// parts are the external participants' outcomes (External runs).
+	parts []chan partResult
 }
 
 type tradeRun struct {
@@ -158,8 +163,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wcfg.URL = cfg.WalletRPC
 	r := &run{Config: cfg, began: cfg.Now(), chain: &chain{
 		daemon: rpcclient.NewDaemon(cfg.DaemonAddress, 2*time.Minute), wallets: rpcclient.New(wcfg)}}
-	for i, id := range cfg.IDs {
-		r.trades[i] = &tradeRun{id: id, decision: decisions[i]}
+	if cfg.External != nil {
+		r.trades = []*tradeRun{{id: cfg.External.ID, decision: externalDecision}}
+	} else {
+		for i, id := range cfg.IDs {
+			r.trades = append(r.trades, &tradeRun{id: id, decision: decisions[i]})
+		}
 	}
 	if err := r.setUp(ctx); err != nil {
 		return nil, err
@@ -198,14 +207,23 @@ func (r *run) setUp(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, t := range r.trades {
 		wg.Go(func() {
-			_, errs[i] = r.Trades.StartTrade(ctx, escrow.TradeInput{EscrowID: t.id, AmountAtomic: r.AmountAtomic,
+			in := escrow.TradeInput{EscrowID: t.id, AmountAtomic: r.AmountAtomic,
 				VendorAddress: t.vendor.address, BuyerRefundAddress: t.buyer.address,
-				DepositTimeout: depositTimeout, Confirmations: Confirmations, ScanInterval: scanInterval})
+				DepositTimeout: depositTimeout, Confirmations: Confirmations, ScanInterval: scanInterval}
+			if r.External != nil {
+				if errs[i] = r.externalCustody(&in); errs[i] != nil {
+					return
+				}
+			}
+			_, errs[i] = r.Trades.StartTrade(ctx, in)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if r.External != nil {
+		r.startParticipants(ctx, r.trades[0])
 	}
 	for _, t := range r.trades {
 		r.progress("%s  started: EscrowTrade %s, price %s", t.id, escrow.TradeWorkflowID(t.id), xmr(r.AmountAtomic))
@@ -256,6 +274,13 @@ func (r *run) fund(ctx context.Context) error {
 
 // decide sends each trade's decision.
 func (r *run) decide(ctx context.Context) error {
+	if r.External != nil {
+		if _, err := r.Trades.Release(ctx, r.trades[0].id); err != nil {
+			return err
+		}
+		r.progress("%s  release by the buyer: its and the vendor's own wallets create and sign the payout", r.trades[0].id)
+		return r.await(ctx, "paid out", func(t *tradeRun) bool { return final(t.status.State) })
+	}
 	rel, ref, dis := r.trades[0].id, r.trades[1].id, r.trades[2].id
 	if _, err := r.Trades.Release(ctx, rel); err != nil {
 		return err
@@ -306,6 +331,9 @@ func (r *run) finish(ctx context.Context) (*Report, error) {
 				}
 				tr.Recipients = append(tr.Recipients, rc)
 			}
+		}
+		if err := r.participantsDone(ctx); err != nil && tr.Error == "" {
+			tr.Error = err.Error()
 		}
 		if !tr.OK() {
 			bad++
