@@ -60,8 +60,9 @@ histories: prereqs ## Re-record workflows/testdata/*.json (replay tests) from a 
 	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m -run '^(TestRecordHistories|TestRecordCustodyHistory)$$' -v ./e2e/
 
 .PHONY: trade-histories
-trade-histories: prereqs ## Re-record workflows/testdata/trade/*.json (trade replay tests) from a live regtest run
+trade-histories: prereqs ## Re-record workflows/testdata/trade/*.json (trade replay tests, hosted and external custody) from a live regtest run
 	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 40m -run '^TestTrades$$' -v ./e2e/trade/
+	ESCROWFLOW_RECORD_HISTORIES=1 ESCROWFLOW_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 40m -run '^TestExternalTrades$$' -v ./participant/
 
 .PHONY: seed-check
 seed-check: prereqs build ## Run the old design's Tests 1-4 on the demo stack and check its criteria

@@ -38,6 +38,10 @@ type TradeConfig struct {
 	// tamper, set by tests, changes the plan a creator builds its set for
 	// (a forged set, which the service must refuse).
 	tamper func(*escrow.PayoutPlan)
+	// afterPayoutStep, set by tests, runs after a payout step's wallet
+	// call and before its message is recorded; an error stops Trade there
+	// (a crash).
+	afterPayoutStep func(round string) error
 }
 
 // Trade follows the EscrowTrade of cfg.EscrowID once its setup is done
@@ -259,6 +263,11 @@ func (t *trader) send(ctx context.Context, step escrow.PayoutStep, n int, build 
 		var err error
 		if m, err = build(); err != nil {
 			return escrow.PayoutRoundResult{}, fmt.Errorf("participant: %s: %w", round, err)
+		}
+		if t.cfg.afterPayoutStep != nil {
+			if err := t.cfg.afterPayoutStep(round); err != nil {
+				return escrow.PayoutRoundResult{}, err
+			}
 		}
 		m.Role, m.Round = t.cfg.Role, round
 		escrow.SignPayoutMessage(t.key, t.cfg.EscrowID, &m)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
@@ -21,6 +25,7 @@ import (
 	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/internal/workertest"
 	"github.com/escrowflow/escrowflow/starter"
+	"github.com/escrowflow/escrowflow/walletstore"
 	"github.com/escrowflow/escrowflow/worker"
 )
 
@@ -43,6 +48,10 @@ func startTradeEnv(t *testing.T) *tradeEnv {
 	require.NoError(t, err)
 	cd, err := codec.ParseKeys(keys)
 	require.NoError(t, err)
+	dc := cd.DataConverter()
+	if recording() {
+		keys, dc = "", codec.Plain() // replay reads the recorded payloads as they are
+	}
 	tp := testenv.StartTemporal(t)
 	chain := regtest.Shared(t)
 	e := &tradeEnv{chain: chain, faucet: chain.Faucet(t), raw: tp.Client(t)}
@@ -59,32 +68,14 @@ func startTradeEnv(t *testing.T) *tradeEnv {
 	cfg.DaemonAddress = chain.Address
 	cfg.TrustedDaemon = true
 	cfg.Codec.Keys = keys
+	cfg.Codec.InsecurePlaintextHistory = keys == ""
 	workertest.Run(t, cfg, zap.NewNop())
 
-	e.c, err = client.Dial(client.Options{HostPort: tp.HostPort, Namespace: tp.Namespace, DataConverter: cd.DataConverter()})
+	e.c, err = client.Dial(client.Options{HostPort: tp.HostPort, Namespace: tp.Namespace, DataConverter: dc})
 	require.NoError(t, err)
 	t.Cleanup(e.c.Close)
 	e.sc = starter.New(e.c)
 	return e
-}
-
-// miner mines a block every period until the test ends.
-func (e *tradeEnv) miner(t *testing.T, period time.Duration) {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(period)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				_ = e.chain.MineE(1)
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
 }
 
 // extTrade is one trade whose roles in dirs are external participants.
@@ -97,8 +88,24 @@ type extTrade struct {
 }
 
 type tradeRun struct {
-	st  escrow.TradeStatus
-	err error
+	st       escrow.TradeStatus
+	err      error
+	restarts int
+}
+
+var errCrash = errors.New("test: crashed between a payout's wallet step and its record")
+
+// crashAfter makes a participant crash once right after round's wallet
+// step, before the message is recorded.
+func crashAfter(round string) func(*TradeConfig) {
+	return func(c *TradeConfig) {
+		c.afterPayoutStep = func(r string) error {
+			if r == round {
+				return errCrash
+			}
+			return nil
+		}
+	}
 }
 
 // startExtTrade starts a trade of price with fresh vendor and buyer wallets
@@ -138,7 +145,14 @@ func (e *tradeEnv) startExtTrade(t *testing.T, id string, price uint64, roles []
 				return
 			}
 			st, err := Trade(ctx, cfg)
-			ch <- tradeRun{st, err}
+			restarts := 0
+			for errors.Is(err, errCrash) && restarts < 3 {
+				// Restarted after a crash mid-payout: the same directory.
+				restarts++
+				cfg.afterPayoutStep = nil
+				st, err = Trade(ctx, cfg)
+			}
+			ch <- tradeRun{st, err, restarts}
 		}()
 	}
 	return x
@@ -198,7 +212,7 @@ func requireType(t *testing.T, err error, typ string) {
 // TestExternalTrades runs trades whose buyer and vendor keep their own
 // wallets on the real Temporal dev server, real wallet-rpc processes and a
 // real regtest chain, four at once: a release signed by the two
-// participants; a dispute resolved by the arbiter with the vendor; mixed
+// participants, each crashing once mid-payout; a dispute resolved by the arbiter with the vendor; mixed
 // custody (buyer external, vendor hosted) refunded; and a buyer that
 // creates a set paying another address, which the arbiter's wallet
 // refuses (nothing signed) and the honest vendor refuses too.
@@ -207,7 +221,7 @@ func TestExternalTrades(t *testing.T) {
 		t.Skip("starts Temporal, monerod and monero-wallet-rpc")
 	}
 	e := startTradeEnv(t)
-	e.miner(t, 2*time.Second)
+	e.chain.MineEvery(t, 2*time.Second)
 	ctx := context.Background()
 	both := []escrow.Role{escrow.Buyer, escrow.Vendor}
 	const price, excess = 2 * xmr, xmr / 4
@@ -215,7 +229,14 @@ func TestExternalTrades(t *testing.T) {
 	t.Cleanup(thief.Close)
 	var forgedPlan escrow.PayoutPlan
 
-	rel := e.startExtTrade(t, "xrel", price, both, nil)
+	// The release's participants crash once each mid-payout: the buyer after
+	// its transfer, the vendor after its sign_multisig, both before the
+	// message was recorded; restarted, they redo the step and the trade pays
+	// once.
+	rel := e.startExtTrade(t, "xrel", price, both, map[escrow.Role]func(*TradeConfig){
+		escrow.Buyer:  crashAfter(escrow.PayoutRoundName(escrow.PayoutTxSet, 1)),
+		escrow.Vendor: crashAfter(escrow.PayoutRoundName(escrow.PayoutSigned, 1)),
+	})
 	dis := e.startExtTrade(t, "xdis", price, both, nil)
 	mix := e.startExtTrade(t, "xmix", price, []escrow.Role{escrow.Buyer}, nil)
 	forge := e.startExtTrade(t, "xforge", price, both, map[escrow.Role]func(*TradeConfig){
@@ -258,7 +279,9 @@ func TestExternalTrades(t *testing.T) {
 			r := rel.participant(t, role)
 			require.NoError(t, r.err, role)
 			require.Equal(t, escrow.TradePaidOut, r.st.State, role)
+			require.Equal(t, 1, r.restarts, "%s crashed once mid-payout and was restarted", role)
 		}
+		assert.Equal(t, 1, st.Payout.Attempt, "the restarts needed no second attempt")
 		// The sets and infos went through the history encrypted.
 		st2, err := loadState(rel.dirs[escrow.Buyer], "xrel", "buyer")
 		require.NoError(t, err)
@@ -267,6 +290,9 @@ func TestExternalTrades(t *testing.T) {
 		updates := updatePayloads(t, e, "xrel")
 		require.NotEmpty(t, updates, "the payoutRound messages are in the history")
 		for _, p := range updates {
+			if recording() {
+				break
+			}
 			require.Equal(t, codec.Encoding, string(p.GetMetadata()["encoding"]), "an update payload in plaintext")
 			require.NotContains(t, string(p.GetData()), info[:64])
 		}
@@ -336,7 +362,37 @@ func (e *tradeEnv) waitPaidOut(t *testing.T, id string) escrow.TradeStatus {
 	res, err := e.sc.WaitTrade(ctx, id)
 	require.NoError(t, err, id)
 	require.Equal(t, escrow.TradePaidOut, res.State)
+	e.saveHistory(t, id)
 	return *res
+}
+
+// recordHistoriesEnv makes TestExternalTrades run with plain payloads and
+// write the histories of its paid-out trades to
+// workflows/testdata/trade/<id>.json, which the workflows package replays
+// (`make trade-histories`).
+const recordHistoriesEnv = "ESCROWFLOW_RECORD_HISTORIES"
+
+func recording() bool { return os.Getenv(recordHistoriesEnv) == "1" }
+
+// saveHistory writes the closed trade's history when recording.
+func (e *tradeEnv) saveHistory(t *testing.T, id string) {
+	t.Helper()
+	if !recording() {
+		return
+	}
+	hist := &historypb.History{}
+	it := e.raw.GetWorkflowHistory(context.Background(), escrow.TradeWorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, hist.Events[len(hist.Events)-1].GetEventType())
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	path := filepath.Join(testenv.RepoRoot(t), "workflows", "testdata", "trade", id+".json")
+	require.NoError(t, walletstore.AtomicWriteFile(path, append(b, '\n'), 0o644))
+	t.Logf("recorded %s (%d events)", path, len(hist.Events))
 }
 
 func outputTo(t *testing.T, st escrow.TradeStatus, address string) uint64 {

@@ -119,39 +119,14 @@ func planError(err error) error {
 
 // exchangeMultisigInfo has both signers export fresh multisig info in
 // parallel, then import the other's, committing each wallet.
-func (t *trade) exchangeMultisigInfo(signers ...escrow.Role) error {
-	exported, err := t.signerStep(a.ExportMultisig, signers, nil)
+func (t *trade) exchangeMultisigInfo(creator, cosigner escrow.Role) error {
+	signers := [2]escrow.Role{creator, cosigner}
+	exported, err := t.hostedStep(signers, a.ExportMultisig, func(int) []string { return nil })
 	if err != nil {
 		return err
 	}
-	_, err = t.signerStep(a.ImportMultisig, signers, func(i int) []string { return []string{exported[1-i].Info} })
+	_, err = t.hostedStep(signers, a.ImportMultisig, func(i int) []string { return []string{exported[1-i].Info} })
 	return err
-}
-
-// signerStep runs activity for the two signers in parallel, waits for
-// both, and records their snapshots; it returns the first error.
-func (t *trade) signerStep(activity any, signers []escrow.Role, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
-	ctx := t.hostOptions(TradeStepOptions)
-	var outs [2]activities.PayoutStepOutput
-	var futures [2]workflow.Future
-	for i, role := range signers {
-		in := activities.PayoutStepInput{EscrowID: t.in.EscrowID, Role: string(role), Snapshot: t.snapshots[role]}
-		if peers != nil {
-			in.PeerInfos = peers(i)
-		}
-		futures[i] = workflow.ExecuteActivity(ctx, activity, in)
-	}
-	var first error
-	for i, role := range signers {
-		if err := futures[i].Get(ctx, &outs[i]); err != nil {
-			if first == nil {
-				first = err
-			}
-			continue
-		}
-		t.snapshots[role] = outs[i].Snapshot
-	}
-	return outs, first
 }
 
 // awaitPayoutConfirmations follows the submitted payout until it has

@@ -170,27 +170,6 @@ func (w *workerProcess) waitKilled(t *testing.T, timeout time.Duration) {
 	}
 }
 
-// miner mines a block every period until the test ends, so deposits
-// unlock and payouts confirm without the tests mining by hand.
-func (e *env) miner(t *testing.T, period time.Duration) {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(period)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				_ = e.chain.MineE(1)
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
-}
-
 // tradeInput is a trade of amount between fresh vendor and buyer wallets
 // on the chain, with short confirmations and scans.
 func tradeInput(id string, amount uint64, vendor, buyer *regtest.Wallet) escrow.TradeInput {

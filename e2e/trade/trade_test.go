@@ -43,7 +43,7 @@ func newParty(t *testing.T, e *env, id string) party {
 func testDecisions(t *testing.T, e *env) {
 	cfg := e.workerConfig(t, t.TempDir(), 6)
 	e.runWorker(t, cfg)
-	e.miner(t, 2*time.Second)
+	e.chain.MineEvery(t, 2*time.Second)
 	ctx := context.Background()
 
 	const price = 2 * xmr
@@ -144,7 +144,7 @@ func testKilledAfterSigning(t *testing.T, e *env) {
 	require.NoError(t, os.MkdirAll(cfg.WalletDir, 0o700))
 	logPath := filepath.Join(dir, "worker.log")
 	w := e.startWorkerProcess(t, cfg, logPath, `"msg":"payout signed"`)
-	e.miner(t, 2*time.Second)
+	e.chain.MineEvery(t, 2*time.Second)
 	ctx := context.Background()
 	p := newParty(t, e, "kill")
 	const price = xmr

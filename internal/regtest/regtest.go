@@ -236,6 +236,26 @@ func (c *Chain) MineE(n uint64) error {
 	return regchain.Mine(context.Background(), c.Daemon, n, miner)
 }
 
+// MineEvery mines a block every period until the test ends, so that
+// deposits unlock and payouts confirm without the test mining by hand.
+func (c *Chain) MineEvery(t testing.TB, period time.Duration) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(period)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				_ = c.MineE(1)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
 // Wallet is a wallet in its own monero-wallet-rpc process, connected to the
 // chain.
 type Wallet struct {
