@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,7 +258,23 @@ func TestExternalTrades(t *testing.T) {
 	for _, x := range all {
 		e.waitState(t, x.id, escrow.TradeFunded)
 	}
-	_, err := e.sc.Release(ctx, "xrel")
+	// A payoutRound before any payout, and one with a forged signature, are
+	// rejected and leave nothing in history (counted below).
+	buyerKey, err := LoadOrCreateKey(rel.dirs[escrow.Buyer])
+	require.NoError(t, err)
+	early := escrow.PayoutMessage{Role: "buyer", Round: escrow.PayoutRoundName(escrow.PayoutExport, 1), Message: strings.Repeat("ab", 40)}
+	escrow.SignPayoutMessage(buyerKey, "xrel", &early)
+	forgedSig := early
+	forgedSig.Signature = strings.Repeat("00", 64)
+	for _, m := range []escrow.PayoutMessage{early, forgedSig} {
+		h, err := e.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: escrow.TradeWorkflowID("xrel"),
+			UpdateName: escrow.PayoutRoundUpdate, Args: []any{m}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		requireType(t, err, escrow.TypeWrongRound)
+	}
+	_, err = e.sc.Release(ctx, "xrel")
 	require.NoError(t, err)
 	_, err = e.sc.Dispute(ctx, "xdis", "buyer", "never arrived")
 	require.NoError(t, err)
@@ -288,7 +305,7 @@ func TestExternalTrades(t *testing.T) {
 		info := st2.Payout[escrow.PayoutRoundName(escrow.PayoutExport, 1)].Message
 		require.NotEmpty(t, info)
 		updates := updatePayloads(t, e, "xrel")
-		require.NotEmpty(t, updates, "the payoutRound messages are in the history")
+		require.Len(t, updates, 4, "two infos, the set and the signature: no rejected message is in the history")
 		for _, p := range updates {
 			if recording() {
 				break
