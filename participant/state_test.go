@@ -102,3 +102,17 @@ func TestCheckPeersRefusesAnUnsignedOrForgedPeerMessage(t *testing.T) {
 	require.ErrorContains(t, checkPeers("e1", swapped, keys), "refused")
 	require.NoError(t, checkPeers("e1", answer(hostKey), nil), "no key: the service is trusted")
 }
+
+// TestSignedBefore: a participant that signed a payout in one attempt
+// refuses to sign in another (one signed payout per escrow).
+func TestSignedBefore(t *testing.T) {
+	st, err := loadState(t.TempDir(), "e1", "vendor")
+	require.NoError(t, err)
+	tr := &trader{runner: &runner{st: st}}
+	require.Empty(t, tr.signedBefore(1))
+	st.Payout[escrow.PayoutRoundName(escrow.PayoutExport, 1)] = escrow.PayoutMessage{}
+	require.Empty(t, tr.signedBefore(2), "an export is no signature")
+	st.Payout[escrow.PayoutRoundName(escrow.PayoutSigned, 1)] = escrow.PayoutMessage{}
+	require.Empty(t, tr.signedBefore(1), "the same attempt resends its recorded signature")
+	require.Equal(t, "PAYOUT-SIGNED-1", tr.signedBefore(2))
+}

@@ -149,6 +149,11 @@ func (t *trader) attempt(ctx context.Context, p escrow.PayoutStatus) error {
 		}, t.wallet.Store)
 	} else {
 		_, err = t.send(ctx, escrow.PayoutSigned, n, func() (escrow.PayoutMessage, error) {
+			if signed := t.signedBefore(n); signed != "" {
+				// One signed payout per escrow, as on the worker's side.
+				return escrow.PayoutMessage{}, fmt.Errorf("participant: %w", temporal.NewNonRetryableApplicationError(
+					"this participant already signed the escrow's payout in "+signed, escrow.TypeSecondPayout, nil))
+			}
 			return t.cosign(ctx, plan, exported.TxSet)
 		}, t.wallet.Store)
 	}
@@ -157,6 +162,17 @@ func (t *trader) attempt(ctx context.Context, p escrow.PayoutStatus) error {
 	}
 	t.st.PayoutDone[n] = true
 	return t.st.save(t.cfg.Dir)
+}
+
+// signedBefore names the round of a signature this participant recorded
+// in another attempt than n ("" if none).
+func (t *trader) signedBefore(n int) string {
+	for round := range t.st.Payout {
+		if step, k, ok := escrow.ParsePayoutRound(round); ok && step == escrow.PayoutSigned && k != n {
+			return round
+		}
+	}
+	return ""
 }
 
 // create makes the payout of plan with this wallet (transfer, or
