@@ -17,6 +17,8 @@ var tradeSubs = []string{"start", "deposit", "release", "refund", "dispute", "re
 
 const tradeHelp = `Subcommands (start prints the run; the others print the trade's status):
   start ID --amount N --vendor ADDR --buyer-refund ADDR [--deposit-timeout 72h] [--confirmations 10] [--scan-interval 10m]
+        [--external-buyer KEY] [--external-vendor KEY] [--participant-deadline 10m] [--payout-deadline 24h]
+        (an external role signs with its own wallet: escrowctl participant --trade)
   deposit ID --txid TXID --tx-key KEY   announce the buyer's payment
   release ID                            the buyer pays the vendor
   refund ID                             the vendor pays the buyer back
