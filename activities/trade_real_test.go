@@ -32,6 +32,7 @@ type tradeWorld struct {
 	acts  *Activities
 	store *walletstore.Store
 	dir   string
+	pool  *pool.Pool
 }
 
 func newTradeWorld(t *testing.T) *tradeWorld {
@@ -52,7 +53,7 @@ func newTradeWorld(t *testing.T) *tradeWorld {
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	acts := New(Config{Leases: PoolLeaser(p), Store: store, Passwords: mustPasswords(t, testMaster),
 		HeartbeatEvery: 500 * time.Millisecond, Daemon: chain.Daemon, Network: "regtest", WalletRPCVersion: "0.18.0.0"})
-	return &tradeWorld{chain: chain, acts: acts, store: store, dir: dir}
+	return &tradeWorld{chain: chain, acts: acts, store: store, dir: dir, pool: p}
 }
 
 // setup runs an escrow's 2-of-3 setup and returns each role's final

@@ -94,19 +94,46 @@ func (a *Activities) viewKey(ctx context.Context, in DepositCheckInput, addr cha
 	if err != nil {
 		return nil, err
 	}
+	return a.recordViewKey(in.EscrowID, in.Role, password, hexKey, addr)
+}
+
+// RecordViewKey stores an escrow's private view key (hex) for the deposit
+// scans of role's CheckDeposit, as the first scan does after reading it
+// from the wallet: for a worker that learns the key another way (the
+// waiting-trades measurement, which skips the setup). The key must be the
+// multisig address's.
+func (a *Activities) RecordViewKey(escrowID, role, multisigAddress, hexKey string) error {
+	if err := escrow.ValidateEscrowID(escrowID); err != nil {
+		return err
+	}
+	addr, err := chainscan.ParseAddress(multisigAddress)
+	if err != nil {
+		return &escrow.InvalidInputError{Field: "multisigAddress", Value: err.Error()}
+	}
+	password, err := a.passwords.For(escrowID, role)
+	if err != nil {
+		return err
+	}
+	_, err = a.recordViewKey(escrowID, role, password, hexKey, addr)
+	return err
+}
+
+func (a *Activities) recordViewKey(escrowID, role, password, hexKey string, addr chainscan.Address) (*edwards25519.Scalar, error) {
 	key, err := hex.DecodeString(hexKey)
 	if err != nil {
-		return nil, errors.New("wallet-rpc returned a view key that is not hex")
+		return nil, errors.New("a view key that is not hex")
 	}
 	view, err := viewScalar(key, addr)
 	if err != nil {
 		return nil, err
 	}
+	aead := viewKeyCipher(password)
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	if err := walletstore.AtomicWriteFile(path, aead.Seal(nonce, nonce, key, []byte(in.EscrowID)), 0o600); err != nil {
+	path := a.recordPath(viewKeyName(escrowID, role))
+	if err := walletstore.AtomicWriteFile(path, aead.Seal(nonce, nonce, key, []byte(escrowID)), 0o600); err != nil {
 		return nil, err
 	}
 	return view, nil
