@@ -16,6 +16,10 @@ import (
 // amounts of real deposits, by scan and by tx key). These tests cover the
 // parsing and the refusals.
 
+func pointOf(s *edwards25519.Scalar) *edwards25519.Point {
+	return new(edwards25519.Point).ScalarBaseMult(s)
+}
+
 func randomScalar(t *testing.T) *edwards25519.Scalar {
 	var b [64]byte
 	_, err := rand.Read(b[:])
