@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"filippo.io/edwards25519"
+	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/chainscan"
@@ -89,6 +90,9 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 	addr, err := chainscan.ParseAddress(in.MultisigAddress)
 	if err != nil {
 		return out, classify(&escrow.InvalidInputError{Field: "multisigAddress", Value: err.Error()})
+	}
+	if activity.IsActivity(ctx) {
+		defer a.keepAlive(ctx)() // a first scan, or one after a long pause, reads many blocks
 	}
 	log := a.log.With(zap.String("escrow_id", in.EscrowID), zap.String("role", in.Role), zap.String("round", roundChecking))
 	defer func() {

@@ -14,7 +14,6 @@ import (
 	"os"
 
 	"filippo.io/edwards25519"
-	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/escrowflow/escrowflow/chainscan"
@@ -23,8 +22,9 @@ import (
 	"github.com/escrowflow/escrowflow/walletstore"
 )
 
-// The deposit scan's files, next to the escrow's wallets (removed with
-// them, by their escrow's prefix):
+// The deposit scan's files, next to the escrow's wallets and its payout
+// records (named by the escrow's prefix; like the records, nothing removes
+// them when the trade ends):
 //
 //   - <escrowId>.<role>.viewkey: the multisig wallet's private view key,
 //     AES-GCM under a key derived from the role's wallet password;
@@ -163,9 +163,6 @@ type viewKeyReader interface {
 // queryViewKey opens a throwaway copy of the committed snapshot and reads
 // its private view key.
 func (a *Activities) queryViewKey(ctx context.Context, in DepositCheckInput, password string, log *zap.Logger) (key string, err error) {
-	if activity.IsActivity(ctx) {
-		defer a.keepAlive(ctx)()
-	}
 	lk := leaseKey(in.EscrowID, in.Role) + "/check"
 	lease, err := a.leases.Acquire(ctx, lk)
 	if err != nil {

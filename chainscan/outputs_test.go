@@ -104,3 +104,21 @@ func TestSummarize(t *testing.T) {
 	assert.True(t, Unlocked(200, 200))
 	assert.False(t, Unlocked(1_700_000_000, 10_000_000), "a Unix time counts as locked")
 }
+
+// BenchmarkWithViewKey is the cost of looking at one two-output
+// transaction that does not pay the address (a scan's common case).
+func BenchmarkWithViewKey(b *testing.B) {
+	t := &testing.T{}
+	view, spend := randomScalar(t), randomScalar(t)
+	js, _ := payment(t, randomScalar(t), randomScalar(t), randomScalar(t), 5)
+	addr := Address{Spend: pointOf(spend), View: pointOf(view)}
+	for b.Loop() {
+		tx, err := ParseTx(js)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(WithViewKey(tx, addr, view)) != 0 {
+			b.Fatal("found an output of another address")
+		}
+	}
+}
