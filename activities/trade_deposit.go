@@ -165,9 +165,9 @@ var groupOrder, _ = new(big.Int).SetString("723700557733226221397318656304299424
 
 // wellFormed reports whether an announcement can be checked: a txid of 64
 // hex digits and a tx key of one or more reduced scalars (the main key and
-// any additional keys, as get_tx_key gives them). wallet-rpc v0.18.0.0
-// crashed on check_tx_key with a key that is no reduced scalar (measured
-// with 32 bytes of 0x11), so such keys never reach it: they prove nothing.
+// any additional keys, as get_tx_key gives them). A key that is no reduced
+// scalar proves nothing (wallet-rpc v0.18.0.0 crashed on check_tx_key with
+// one, measured with 32 bytes of 0x11; CheckDeposit no longer calls it).
 // Hex digits are made lower case in place.
 func wellFormed(an *escrow.DepositAnnouncement) bool {
 	an.TxID, an.TxKey = strings.ToLower(an.TxID), strings.ToLower(an.TxKey)
