@@ -3,6 +3,7 @@ module github.com/escrowflow/escrowflow
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.1.0
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/icholy/digest v1.2.0
 	github.com/prometheus/client_golang v1.25.0

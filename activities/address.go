@@ -3,10 +3,10 @@ package activities
 import (
 	"bytes"
 	"fmt"
-	"math/big"
-	"strings"
 
 	"golang.org/x/crypto/sha3"
+
+	"github.com/escrowflow/escrowflow/chainscan"
 )
 
 // Monero addresses are checked here, in Go, because wallet-rpc's
@@ -26,42 +26,6 @@ var addressPrefixes = map[string]map[byte]string{
 // integratedPrefixes are the integrated-address network bytes, named in the
 // refusal.
 var integratedPrefixes = map[byte]bool{19: true, 54: true, 25: true}
-
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-// base58 block sizes: 8 bytes encode to 11 characters; a shorter last block
-// of n characters decodes to blockBytes[n] bytes (-1: impossible).
-var blockBytes = [12]int{0, -1, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8}
-
-// decodeBase58 decodes Monero's block-wise base58.
-func decodeBase58(s string) ([]byte, error) {
-	var out []byte
-	for len(s) > 0 {
-		n := min(11, len(s))
-		block := s[:n]
-		s = s[n:]
-		size := blockBytes[n]
-		if size < 0 {
-			return nil, fmt.Errorf("bad length")
-		}
-		v := new(big.Int)
-		for _, c := range []byte(block) {
-			i := strings.IndexByte(base58Alphabet, c)
-			if i < 0 {
-				return nil, fmt.Errorf("character %q is not base58", c)
-			}
-			v.Mul(v, big.NewInt(58))
-			v.Add(v, big.NewInt(int64(i)))
-		}
-		b := v.Bytes()
-		if len(b) > size {
-			return nil, fmt.Errorf("block overflows")
-		}
-		out = append(out, make([]byte, size-len(b))...)
-		out = append(out, b...)
-	}
-	return out, nil
-}
 
 // AddressError reports an address that is not valid for the worker's
 // network; it is typed InvalidInput.
@@ -85,7 +49,7 @@ func CheckAddress(network, field, addr string) error {
 	if len(addr) != 95 && len(addr) != 106 {
 		return &AddressError{Field: field, Reason: fmt.Sprintf("%q is not a Monero address (length %d)", short, len(addr))}
 	}
-	raw, err := decodeBase58(addr)
+	raw, err := chainscan.DecodeBase58(addr)
 	if err != nil {
 		return &AddressError{Field: field, Reason: fmt.Sprintf("%q is not a Monero address: %v", short, err)}
 	}

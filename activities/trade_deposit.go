@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
 
+	"filippo.io/edwards25519"
 	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
+	"github.com/escrowflow/escrowflow/chainscan"
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
@@ -56,13 +59,17 @@ func moneyWallet(r *run) (MoneyWallet, error) {
 }
 
 // spendableAge is how many blocks an ordinary output stays locked.
-const spendableAge = 10
+const spendableAge = chainscan.SpendableAge
 
 // CheckDeposit reports what the multisig address has received and how
-// confirmed and unlocked it is. Both paths open a throwaway working copy of
-// the committed snapshot (check_tx_key needs an open wallet), which is
-// closed and removed before the activity returns: it never commits a
-// snapshot and holds a wallet-rpc process only while it runs.
+// confirmed and unlocked it is, from the daemon alone (package chainscan):
+// an announced deposit is proven with its tx key as check_tx_key does, and
+// a scan reads the blocks added since the escrow's last scan with the
+// multisig wallet's private view key. Neither opens a wallet: only the
+// first scan of an escrow leases a wallet-rpc process once, to read the
+// view key from a throwaway copy of the committed snapshot (closed without
+// saving and removed), and keeps it encrypted under the role's wallet
+// password next to the wallets, with the scan's progress.
 func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (out DepositCheckOutput, err error) {
 	if err := a.validate(StepInput{EscrowID: in.EscrowID, Role: in.Role, Round: roundChecking, Snapshot: in.Wallet}, false); err != nil {
 		return out, classify(err)
@@ -76,86 +83,36 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 	if _, err := a.daemonNettype(ctx); err != nil {
 		return out, classify(err)
 	}
-	password, err := a.passwords.For(in.EscrowID, in.Role)
+	src, ok := a.trade.daemon.(chainscan.Source)
+	if !ok {
+		return out, classify(&escrow.NoDaemonError{Reason: "the worker's daemon client cannot read blocks"})
+	}
+	addr, err := chainscan.ParseAddress(in.MultisigAddress)
 	if err != nil {
-		return out, classify(err)
+		return out, classify(&escrow.InvalidInputError{Field: "multisigAddress", Value: err.Error()})
 	}
 	if activity.IsActivity(ctx) {
-		defer a.keepAlive(ctx)()
-	}
-	key := leaseKey(in.EscrowID, in.Role) + "/check"
-	lease, err := a.leases.Acquire(ctx, key)
-	if err != nil {
-		return out, classify(err)
+		defer a.keepAlive(ctx)() // a first scan, or one after a long pause, reads many blocks
 	}
 	log := a.log.With(zap.String("escrow_id", in.EscrowID), zap.String("role", in.Role), zap.String("round", roundChecking))
-	r := &run{a: a, in: StepInput{EscrowID: in.EscrowID, Role: in.Role}, w: lease.Wallet(), password: password, log: log}
-	working := workName(in.EscrowID, in.Role, "check-"+attemptTag(ctx))
-	opened := false
 	defer func() {
-		if opened {
-			if cerr := r.w.CloseWallet(context.WithoutCancel(ctx)); cerr != nil {
-				log.Warn("close wallet failed", zap.Error(cerr))
-				lease.Discard()
-				lease = nil
-			}
-		}
-		if lease != nil {
-			lease.Release("")
-		}
-		a.leases.Forget(key)
-		if rerr := a.store.Remove(working); rerr != nil {
-			log.Warn("throwaway wallet not removed", zap.String("wallet", working), zap.Error(rerr))
-		}
 		if err != nil {
-			err = classify(a.diskFault(err))
+			err = classify(err)
 		}
 	}()
-	w, err := moneyWallet(r)
-	if err != nil {
-		return out, err
-	}
-	if _, err := a.store.Restore(in.Wallet, working); err != nil {
-		return out, err
-	}
-	if err := r.call(ctx, "open_wallet", func(ctx context.Context) error { return w.OpenWallet(ctx, working, password) }); err != nil {
-		return out, err
-	}
-	opened = true
 	if an := in.Announced; an != nil && !wellFormed(an) {
 		log.Warn("announced deposit is malformed: not checked")
 	} else if an != nil {
-		var chk rpcclient.TxKeyCheck
-		err := r.call(ctx, "check_tx_key", func(ctx context.Context) (err error) {
-			chk, err = w.CheckTxKey(ctx, an.TxID, an.TxKey, in.MultisigAddress)
-			return err
-		})
-		switch {
-		case rpcclient.IsCode(err, rpcclient.CodeUnknown), rpcclient.IsCode(err, rpcclient.CodeWrongKey),
-			rpcclient.IsCode(err, rpcclient.CodeWrongTxID):
-			// An unknown txid or a key that does not parse proves nothing.
-		case err != nil:
+		if out, err = announcedDeposit(ctx, src, addr, an); err != nil {
 			return out, err
-		case chk.Received > 0:
-			out.AnnouncedValid = true
-			out.Deposit = escrow.DepositStatus{ReceivedAtomic: chk.Received, Confirmations: chk.Confirmations, TxIDs: []string{an.TxID}}
-			if !chk.InPool && chk.Confirmations >= spendableAge {
-				out.UnlockedAtomic = chk.Received
-			}
 		}
 	}
 	if in.Scan {
-		if err := r.call(ctx, "refresh", func(ctx context.Context) error { _, err := w.Refresh(ctx, 0); return err }); err != nil {
+		scanned, unlocked, err := a.scanDeposit(ctx, src, addr, in, log)
+		if err != nil {
 			return out, err
 		}
-		var tr rpcclient.Transfers
-		if err := r.call(ctx, "get_transfers", func(ctx context.Context) (err error) {
-			tr, err = w.GetTransfers(ctx, rpcclient.GetTransfersParams{In: true, Pool: true})
-			return err
-		}); err != nil {
-			return out, err
-		}
-		if scanned, unlocked := depositOf(tr); scanned.ReceivedAtomic >= out.Deposit.ReceivedAtomic {
+		if scanned.ReceivedAtomic >= out.Deposit.ReceivedAtomic {
 			out.Deposit, out.UnlockedAtomic = scanned, unlocked
 		}
 	}
@@ -164,14 +121,53 @@ func (a *Activities) CheckDeposit(ctx context.Context, in DepositCheckInput) (ou
 	return out, nil
 }
 
+// announcedDeposit proves an announced deposit with its tx key against
+// the daemon's copy of the transaction. An unknown txid or a key that pays
+// nothing to the address proves nothing (AnnouncedValid false).
+func announcedDeposit(ctx context.Context, src chainscan.Source, addr chainscan.Address, an *escrow.DepositAnnouncement) (out DepositCheckOutput, err error) {
+	var keys []*edwards25519.Scalar
+	for k := an.TxKey; k != ""; k = k[64:] {
+		s, err := chainscan.Secret(k[:64])
+		if err != nil {
+			return out, nil
+		}
+		keys = append(keys, s)
+	}
+	r, err := src.GetTransactionsJSON(ctx, []string{an.TxID})
+	if err != nil || len(r.Txs) != 1 || r.Txs[0].TxHash != an.TxID {
+		return out, err
+	}
+	t := r.Txs[0]
+	tx, err := chainscan.ParseTx(t.AsJSON)
+	if err != nil {
+		return out, fmt.Errorf("tx %s: %w", an.TxID, err)
+	}
+	var received uint64
+	for _, f := range chainscan.WithTxKey(tx, addr, keys) {
+		received += f.Amount
+	}
+	if received == 0 {
+		return out, nil
+	}
+	out.AnnouncedValid = true
+	out.Deposit = escrow.DepositStatus{ReceivedAtomic: received, TxIDs: []string{an.TxID}}
+	if !t.InPool {
+		out.Deposit.Confirmations = t.Confirmations
+		if t.Confirmations >= spendableAge && chainscan.Unlocked(tx.UnlockTime, t.BlockHeight+t.Confirmations) {
+			out.UnlockedAtomic = received
+		}
+	}
+	return out, nil
+}
+
 // groupOrder is l, the order of Monero's ed25519 base point.
 var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 
 // wellFormed reports whether an announcement can be checked: a txid of 64
 // hex digits and a tx key of one or more reduced scalars (the main key and
-// any additional keys, as get_tx_key gives them). wallet-rpc v0.18.0.0
-// crashed on check_tx_key with a key that is no reduced scalar (measured
-// with 32 bytes of 0x11), so such keys never reach it: they prove nothing.
+// any additional keys, as get_tx_key gives them). A key that is no reduced
+// scalar proves nothing (wallet-rpc v0.18.0.0 crashed on check_tx_key with
+// one, measured with 32 bytes of 0x11; CheckDeposit no longer calls it).
 // Hex digits are made lower case in place.
 func wellFormed(an *escrow.DepositAnnouncement) bool {
 	an.TxID, an.TxKey = strings.ToLower(an.TxID), strings.ToLower(an.TxKey)
@@ -195,29 +191,6 @@ func isScalar(s string) bool {
 	b, _ := hex.DecodeString(s)
 	slices.Reverse(b)
 	return new(big.Int).SetBytes(b).Cmp(groupOrder) < 0
-}
-
-// depositOf sums incoming transfers: received (pool included, with 0
-// confirmations), the least confirmations among them, and what is unlocked
-// now (not locked, no unlock time).
-func depositOf(tr rpcclient.Transfers) (d escrow.DepositStatus, unlocked uint64) {
-	d.TxIDs = []string{}
-	first := true
-	for _, t := range append(append([]rpcclient.Transfer(nil), tr.In...), tr.Pool...) {
-		if t.DoubleSpendSeen {
-			continue
-		}
-		d.ReceivedAtomic += t.Amount
-		if first || t.Confirmations < d.Confirmations {
-			d.Confirmations = t.Confirmations
-		}
-		first = false
-		d.TxIDs = append(d.TxIDs, t.TxID)
-		if !t.Locked && t.UnlockTime == 0 && t.Type == "in" {
-			unlocked += t.Amount
-		}
-	}
-	return d, unlocked
 }
 
 // moneyStep runs fn as a committing (or read-only) step of the trade on the

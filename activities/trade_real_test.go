@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ type tradeWorld struct {
 	acts  *Activities
 	store *walletstore.Store
 	dir   string
+	pool  *pool.Pool
 }
 
 func newTradeWorld(t *testing.T) *tradeWorld {
@@ -51,7 +53,7 @@ func newTradeWorld(t *testing.T) *tradeWorld {
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	acts := New(Config{Leases: PoolLeaser(p), Store: store, Passwords: mustPasswords(t, testMaster),
 		HeartbeatEvery: 500 * time.Millisecond, Daemon: chain.Daemon, Network: "regtest", WalletRPCVersion: "0.18.0.0"})
-	return &tradeWorld{chain: chain, acts: acts, store: store, dir: dir}
+	return &tradeWorld{chain: chain, acts: acts, store: store, dir: dir, pool: p}
 }
 
 // setup runs an escrow's 2-of-3 setup and returns each role's final
@@ -153,6 +155,23 @@ func TestTradePayoutOnRegtest(t *testing.T) {
 		assert.NotContains(t, n, ".work.check-", "CheckDeposit leaves no working copy")
 	}
 
+	// After the first scan, checks need no wallet-rpc process at all: a
+	// worker whose every lease fails checks both ways from the daemon.
+	noWallets := New(Config{Leases: noLeases{}, Store: w.store, Passwords: mustPasswords(t, testMaster),
+		Daemon: w.chain.Daemon, Network: "regtest", WalletRPCVersion: "0.18.0.0"})
+	both := scan
+	both.Announced = &escrow.DepositAnnouncement{TxID: txid, TxKey: key}
+	dep = mustExecute(t, noWallets, runInfo{}, noWallets.CheckDeposit, both)
+	assert.Equal(t, DepositCheckOutput{AnnouncedValid: true, UnlockedAtomic: paid,
+		Deposit: escrow.DepositStatus{ReceivedAtomic: paid, Confirmations: 10, TxIDs: []string{txid}}}, dep)
+	vk, err := os.ReadFile(filepath.Join(w.dir, id+".arbiter.viewkey"))
+	require.NoError(t, err)
+	assert.Len(t, vk, 12+32+16, "the view key is stored sealed (nonce, key, tag)")
+	// A fresh escrow's first scan does lease a process: the failure shows.
+	_, err = execute(noWallets, runInfo{}, noWallets.CheckDeposit, DepositCheckInput{EscrowID: "other", MultisigAddress: msig,
+		Role: "arbiter", Wallet: "other.arbiter.final", Scan: true})
+	require.ErrorContains(t, err, errNoLeases.Error())
+
 	w.exchange(t, id, &snaps)
 	fee := mustExecute(t, w.acts, runInfo{}, w.acts.EstimatePayoutFee, FeeInput{Outputs: 2, Inputs: 1})
 	require.Equal(t, FeeMargin*fee.EstimateAtomic, fee.BudgetAtomic)
@@ -244,3 +263,11 @@ func TestTradeSweepOnRegtest(t *testing.T) {
 	assert.Equal(t, paid-signed.FeeAtomic, got, "the buyer's own wallet: everything less the fee")
 	assert.Equal(t, 1, n)
 }
+
+var errNoLeases = errors.New("no wallet-rpc process for this test")
+
+// noLeases is a Leaser without processes.
+type noLeases struct{ Leaser }
+
+func (noLeases) Acquire(context.Context, string) (Lease, error) { return nil, errNoLeases }
+func (noLeases) Forget(string)                                  {}

@@ -19,6 +19,11 @@ const (
 	DaemonGetFeeEstimate  = "get_fee_estimate"
 	DaemonGenerateBlocks  = "generateblocks"
 	DaemonGetTransactions = "get_transactions"
+	// The chain scan of deposits (package chainscan): JSON-RPC
+	// get_block_headers_range and get_block, plain /get_transaction_pool.
+	DaemonGetBlockHeadersRange = "get_block_headers_range"
+	DaemonGetBlock             = "get_block"
+	DaemonGetTransactionPool   = "get_transaction_pool"
 )
 
 // Daemon is a small client of monerod's RPC (the daemon, not the wallet).
@@ -74,6 +79,9 @@ type TxStatus struct {
 	BlockHeight     uint64 `json:"block_height"`
 	Confirmations   uint64 `json:"confirmations"`
 	DoubleSpendSeen bool   `json:"double_spend_seen"`
+	// AsJSON is the transaction in monerod's JSON form (GetTransactionsJSON
+	// only).
+	AsJSON string `json:"as_json,omitempty"`
 }
 
 // TxLookup is the result of GetTransactions: the transactions found (in the
@@ -144,6 +152,79 @@ func (d *Daemon) GetTransactions(ctx context.Context, hashes []string) (TxLookup
 		err = daemonStatus(DaemonGetTransactions, r.Status)
 	}
 	return r, err
+}
+
+// GetTransactionsJSON is GetTransactions with each transaction's JSON form
+// (decode_as_json).
+func (d *Daemon) GetTransactionsJSON(ctx context.Context, hashes []string) (TxLookup, error) {
+	var r TxLookup
+	err := d.post(ctx, DaemonGetTransactions, struct {
+		TxsHashes    []string `json:"txs_hashes"`
+		DecodeAsJSON bool     `json:"decode_as_json"`
+	}{nonNil(hashes), true}, &r)
+	if err == nil {
+		err = daemonStatus(DaemonGetTransactions, r.Status)
+	}
+	return r, err
+}
+
+// BlockHeader is the part of a block header the chain scan uses.
+type BlockHeader struct {
+	Height  uint64 `json:"height"`
+	Hash    string `json:"hash"`
+	NumTxes uint64 `json:"num_txes"`
+}
+
+// GetBlockHeadersRange calls get_block_headers_range: the headers of the
+// blocks start..end (inclusive).
+func (d *Daemon) GetBlockHeadersRange(ctx context.Context, start, end uint64) ([]BlockHeader, error) {
+	r, err := call[struct {
+		Status  string        `json:"status"`
+		Headers []BlockHeader `json:"headers"`
+	}](ctx, d.rpc, DaemonGetBlockHeadersRange, struct {
+		Start uint64 `json:"start_height"`
+		End   uint64 `json:"end_height"`
+	}{start, end})
+	if err == nil {
+		err = daemonStatus(DaemonGetBlockHeadersRange, r.Status)
+	}
+	return r.Headers, err
+}
+
+// GetBlockTxHashes calls get_block: the hashes of the block's transactions
+// (its miner transaction not included).
+func (d *Daemon) GetBlockTxHashes(ctx context.Context, height uint64) ([]string, error) {
+	r, err := call[struct {
+		Status   string   `json:"status"`
+		TxHashes []string `json:"tx_hashes"`
+	}](ctx, d.rpc, DaemonGetBlock, struct {
+		Height uint64 `json:"height"`
+	}{height})
+	if err == nil {
+		err = daemonStatus(DaemonGetBlock, r.Status)
+	}
+	return r.TxHashes, err
+}
+
+// PoolTx is one transaction of the daemon's pool.
+type PoolTx struct {
+	IDHash          string `json:"id_hash"`
+	TxJSON          string `json:"tx_json"`
+	DoubleSpendSeen bool   `json:"double_spend_seen"`
+}
+
+// GetTransactionPool posts to /get_transaction_pool: the pool's
+// transactions in JSON form.
+func (d *Daemon) GetTransactionPool(ctx context.Context) ([]PoolTx, error) {
+	var r struct {
+		Status       string   `json:"status"`
+		Transactions []PoolTx `json:"transactions"`
+	}
+	err := d.post(ctx, DaemonGetTransactionPool, struct{}{}, &r)
+	if err == nil {
+		err = daemonStatus(DaemonGetTransactionPool, r.Status)
+	}
+	return r.Transactions, err
 }
 
 // post calls one of monerod's plain JSON endpoints (not JSON-RPC).

@@ -69,6 +69,17 @@ func (c *Client) CheckTxKey(ctx context.Context, txid, txKey, address string) (T
 	}{txid, txKey, address})
 }
 
+// QueryViewKey calls query_key with key_type view_key: the open wallet's
+// private view key (a secret: never log it).
+func (c *Client) QueryViewKey(ctx context.Context) (string, error) {
+	r, err := call[struct {
+		Key string `json:"key"`
+	}](ctx, c, "query_key", struct {
+		KeyType string `json:"key_type"`
+	}{"view_key"})
+	return r.Key, err
+}
+
 // GetTxKey calls get_tx_key: the secret key of a transaction this wallet
 // sent (what a buyer announces with its deposit).
 func (c *Client) GetTxKey(ctx context.Context, txid string) (string, error) {

@@ -43,6 +43,7 @@ type env struct {
 	faucet *regtest.Faucet
 	keys   string
 	sc     *starter.Client
+	tc     client.Client
 }
 
 func newEnv(t *testing.T) *env {
@@ -64,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	tc, err := client.Dial(client.Options{HostPort: tp.HostPort, DataConverter: dc})
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
-	e.sc = starter.New(tc)
+	e.sc, e.tc = starter.New(tc), tc
 	return e
 }
 

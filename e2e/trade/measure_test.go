@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/escrowflow/escrowflow/escrow"
 	"github.com/escrowflow/escrowflow/internal/testenv"
@@ -60,6 +61,7 @@ func TestMeasureTradeLatency(t *testing.T) {
 		submitted := time.Since(decided)
 		t.Logf("MEASURE trade %s: last needed block → FUNDED %s; release → payout in the daemon's pool %s",
 			id, funded.Round(10*time.Millisecond), submitted.Round(10*time.Millisecond))
+		logActivities(t, e, id, decided)
 		e.chain.Mine(t, 1)
 		e.finish(t, id, escrow.TradePaidOut)
 	}
@@ -69,4 +71,38 @@ func TestMeasureTradeLatency(t *testing.T) {
 func payoutSubmitted(e *env, hash string) bool {
 	r, err := e.chain.Daemon.GetTransactions(context.Background(), []string{hash})
 	return err == nil && len(r.Txs) == 1
+}
+
+// logActivities logs the trade's activities scheduled after since: how
+// long each waited for a worker and ran, from the workflow's history.
+func logActivities(t *testing.T, e *env, id string, since time.Time) {
+	type act struct {
+		name                         string
+		scheduled, started, finished time.Time
+	}
+	acts := map[int64]*act{}
+	var order []int64
+	it := e.tc.GetWorkflowHistory(context.Background(), escrow.TradeWorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		at := ev.GetEventTime().AsTime()
+		switch {
+		case ev.GetActivityTaskScheduledEventAttributes() != nil:
+			acts[ev.GetEventId()] = &act{name: ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), scheduled: at}
+			order = append(order, ev.GetEventId())
+		case ev.GetActivityTaskStartedEventAttributes() != nil:
+			acts[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()].started = at
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			acts[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()].finished = at
+		}
+	}
+	for _, k := range order {
+		a := acts[k]
+		if a.scheduled.Before(since) || a.finished.IsZero() {
+			continue
+		}
+		t.Logf("MEASURE trade %s: +%s %s (queued %s, ran %s)", id, a.scheduled.Sub(since).Round(10*time.Millisecond), a.name,
+			a.started.Sub(a.scheduled).Round(10*time.Millisecond), a.finished.Sub(a.started).Round(10*time.Millisecond))
+	}
 }

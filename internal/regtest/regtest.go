@@ -207,6 +207,18 @@ func (c *Chain) Stop() {
 	}
 }
 
+// PID is the process id of the chain's monerod (for CPU measurements).
+func (c *Chain) PID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.procs {
+		if p.name == "monerod" {
+			return p.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
 // Dir is the chain's temp dir.
 func (c *Chain) Dir() string { return c.dir }
 
