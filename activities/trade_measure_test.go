@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,25 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/escrowflow/escrowflow/escrow"
+	"github.com/escrowflow/escrowflow/internal/testenv"
 	"github.com/escrowflow/escrowflow/rpcclient"
 )
 
 // measureEnv enables TestMeasureDepositCheck (docs/BENCHMARKS.md), as it
 // does the end-to-end measurements.
 const measureEnv = "ESCROWFLOW_MEASURE_TRADE"
-
-// procCPU is a process's user + system CPU from /proc/<pid>/stat.
-func procCPU(t *testing.T, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(t, err)
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ut, err := strconv.ParseUint(f[11], 10, 64)
-	require.NoError(t, err)
-	st, err := strconv.ParseUint(f[12], 10, 64)
-	require.NoError(t, err)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
-}
 
 // selfCPU is this process's user + system CPU.
 func selfCPU(t *testing.T) time.Duration {
@@ -70,7 +56,7 @@ func TestMeasureDepositCheck(t *testing.T) {
 	for i := range n {
 		newBlock()
 		working := fmt.Sprintf("%s.arbiter.work.old-%d", id, i)
-		c0, d0, start := procCPU(t, lease.PID), procCPU(t, monerod), time.Now()
+		c0, d0, start := testenv.ProcCPU(t, lease.PID), testenv.ProcCPU(t, monerod), time.Now()
 		_, err := w.store.Restore(snaps[2], working)
 		require.NoError(t, err)
 		password, err := w.acts.passwords.For(id, "arbiter")
@@ -82,8 +68,8 @@ func TestMeasureDepositCheck(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, lease.Client.CloseWallet(ctx))
 		require.NoError(t, w.store.Remove(working))
-		oldCheck += procCPU(t, lease.PID) - c0
-		oldDaemon += procCPU(t, monerod) - d0
+		oldCheck += testenv.ProcCPU(t, lease.PID) - c0
+		oldDaemon += testenv.ProcCPU(t, monerod) - d0
 		require.Len(t, tr.In, 1)
 		t.Logf("old check %d: %s wall", i, time.Since(start).Round(time.Millisecond))
 	}
@@ -96,10 +82,10 @@ func TestMeasureDepositCheck(t *testing.T) {
 	measure := func(in DepositCheckInput) (self, daemon time.Duration) {
 		for i := range n {
 			newBlock()
-			c0, d0, start := selfCPU(t), procCPU(t, monerod), time.Now()
+			c0, d0, start := selfCPU(t), testenv.ProcCPU(t, monerod), time.Now()
 			out := mustExecute(t, w.acts, runInfo{}, w.acts.CheckDeposit, in)
 			self += selfCPU(t) - c0
-			daemon += procCPU(t, monerod) - d0
+			daemon += testenv.ProcCPU(t, monerod) - d0
 			require.Equal(t, uint64(1_000_000_000_000), out.Deposit.ReceivedAtomic)
 			t.Logf("check %d: %s wall", i, time.Since(start).Round(time.Millisecond))
 		}

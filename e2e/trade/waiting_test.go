@@ -123,7 +123,7 @@ func TestMeasureWaitingTrades(t *testing.T) {
 		<-done
 	}()
 	cpus := func() [3]time.Duration {
-		return [3]time.Duration{procCPU(t, pid), procCPU(t, e.chain.PID()), procCPU(t, e.tp.PID)}
+		return [3]time.Duration{testenv.ProcCPU(t, pid), testenv.ProcCPU(t, e.chain.PID()), testenv.ProcCPU(t, e.tp.PID)}
 	}
 	b0 := cpus()
 	time.Sleep(interval)
@@ -193,19 +193,6 @@ func scannedSince(t *testing.T, dir string, since time.Time) int {
 		}
 	}
 	return k
-}
-
-// procCPU is a process's user + system CPU from /proc/<pid>/stat.
-func procCPU(t *testing.T, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(t, err)
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ut, err := strconv.ParseUint(f[11], 10, 64)
-	require.NoError(t, err)
-	st, err := strconv.ParseUint(f[12], 10, 64)
-	require.NoError(t, err)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
 
 // vmKB reads a kB field of /proc/<pid>/status.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,6 +245,22 @@ func removeBuildDir() error {
 		return errors.Join(errors.New("remove build dir"), err)
 	}
 	return nil
+}
+
+// ProcCPU is process pid's user + system CPU from /proc/<pid>/stat.
+func ProcCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatalf("testenv: /proc/%d/stat: %v", pid, err)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
 
 // ProcessGone reports whether process pid has ended: it does not exist, or

@@ -141,3 +141,16 @@ func TestMissingFailsUnderCI(t *testing.T) {
 		assert.Equal(t, !wantFail, r.skipped, "CI=%q skipped", give)
 	}
 }
+
+// TestProcCPU: this process's CPU as read from /proc grows while it spins.
+func TestProcCPU(t *testing.T) {
+	before := ProcCPU(t, os.Getpid())
+	deadline := time.Now().Add(5 * time.Second)
+	x := 0
+	for ProcCPU(t, os.Getpid()) <= before && time.Now().Before(deadline) {
+		for i := 0; i < 1_000_000; i++ {
+			x += i
+		}
+	}
+	require.Greater(t, ProcCPU(t, os.Getpid()), before, "spun %d", x)
+}
