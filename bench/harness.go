@@ -191,9 +191,19 @@ func runBounded(ctx context.Context, n, c int, one func(ctx context.Context, i i
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
+		stopped := false
 		select {
 		case sem <- struct{}{}:
+			// A slot and the cancellation can be ready at once (select
+			// picks either): a cancelled run starts nothing more.
+			if ctx.Err() != nil {
+				<-sem
+				stopped = true
+			}
 		case <-ctx.Done():
+			stopped = true
+		}
+		if stopped {
 			for j := i; j < n; j++ {
 				out[j].err = fmt.Errorf("not started: %w", ctx.Err())
 			}
