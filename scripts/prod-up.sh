@@ -218,11 +218,17 @@ until "$TEMPORAL_CLI" operator cluster health "${tls_client_args[@]}" >/dev/null
 	[ "$SECONDS" -lt "$deadline" ] || die "Temporal server not healthy after 180 s (logs/temporal-server.log)"
 	sleep 1
 done
-if ! "$TEMPORAL_CLI" operator namespace describe "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" >/dev/null 2>&1; then
-	log "namespace $DEFAULT_NAMESPACE: creating (retention $DEFAULT_NAMESPACE_RETENTION)"
-	"$TEMPORAL_CLI" operator namespace create "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" \
-		--retention "$DEFAULT_NAMESPACE_RETENTION" >/dev/null
-fi
+# A server that has just (re)connected to its database can fail a describe it
+# would answer a second later; so a failed create is retried until describe
+# finds the namespace (it may have been there all along), not taken as final.
+until "$TEMPORAL_CLI" operator namespace describe "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" >/dev/null 2>&1; do
+	[ -n "${ns_logged:-}" ] || log "namespace $DEFAULT_NAMESPACE: creating (retention $DEFAULT_NAMESPACE_RETENTION)"
+	ns_logged=1
+	ns_err="$("$TEMPORAL_CLI" operator namespace create "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" \
+		--retention "$DEFAULT_NAMESPACE_RETENTION" 2>&1 >/dev/null)" && break
+	[ "$SECONDS" -lt "$deadline" ] || die "could not create or find the namespace $DEFAULT_NAMESPACE: $ns_err"
+	sleep 1
+done
 until "$TEMPORAL_CLI" operator search-attribute list "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" 2>/dev/null | grep -qw EscrowState; do
 	"$TEMPORAL_CLI" operator search-attribute create "${tls_client_args[@]}" --namespace "$DEFAULT_NAMESPACE" \
 		--name EscrowState --type Keyword >/dev/null 2>&1 || true
