@@ -82,7 +82,7 @@ func (e *env) workerConfig(t *testing.T, walletDir string, poolSize int) worker.
 	cfg.Network = "regtest"
 	cfg.DaemonAddress = e.chain.Address
 	cfg.TrustedDaemon = true
-	cfg.Codec = worker.CodecConfig{Keys: e.keys}
+	cfg.Codec = worker.CodecConfig{Keys: e.keys, InsecurePlaintextHistory: e.keys == ""} // plaintext only when recording
 	return cfg
 }
 
@@ -125,6 +125,7 @@ func (e *env) startWorkerProcess(t *testing.T, cfg worker.Config, logPath, killO
 		"ESCROWFLOW_DAEMON_ADDRESS="+cfg.DaemonAddress,
 		"ESCROWFLOW_TRUSTED_DAEMON=true",
 		"ESCROWFLOW_CODEC_KEYS="+e.keys,
+		fmt.Sprintf("%s=%t", worker.EnvInsecurePlaintextHistory, e.keys == ""),
 	)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
