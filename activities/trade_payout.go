@@ -235,7 +235,7 @@ func (a *Activities) payoutPreamble(ctx context.Context, escrowID, role, snapsho
 // most once per input snapshot: a retry returns the stored txset (the same
 // plan) or fails SecondPayout (another plan); an attempt whose outcome is
 // unknown fails NoncesSpent, as does a wallet that needs fresh multisig
-// info. Against a mainnet daemon an old wallet-rpc fails UnsafeWalletRpc.
+// info once refreshed. Against a mainnet daemon an old wallet-rpc fails UnsafeWalletRpc.
 func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (CreatePayoutOutput, error) {
 	if err := a.payoutPreamble(ctx, in.EscrowID, in.Role, in.Snapshot, in.Plan); err != nil {
 		return CreatePayoutOutput{}, classify(err)
@@ -257,6 +257,11 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 		return CreatePayoutOutput{}, classify(&escrow.NoncesSpentError{Reason: "an earlier attempt may have created a payout from this snapshot"})
 	}
 	st, err := a.moneyStep(ctx, in.EscrowID, in.Role, roundPaying, in.Snapshot, commit, func(ctx context.Context, r *run, w MoneyWallet) error {
+		// The infos may be older than the chain (an exchange at FUNDED):
+		// outputs they do not cover make the wallet say import needed.
+		if err := refresh(ctx, r, w); err != nil {
+			return err
+		}
 		b, err := balance(ctx, r, w)
 		if err != nil {
 			return err

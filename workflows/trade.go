@@ -89,6 +89,7 @@ type trade struct {
 	badSeq      int               // the last announcement CheckDeposit found invalid
 	custody     custody           // external roles and their keys (parsed at start)
 	px          *payoutX          // the running payout attempt with an external signer
+	prep        *preparedExchange // buyer and vendor's exchange at FUNDED, when one was started
 	payoutSeen  map[[32]byte]bool // digests of every accepted payout message
 	kind        escrow.PayoutKind
 	shareBps    int
@@ -147,6 +148,7 @@ func (t *trade) run() error {
 	if err := t.setState(escrow.TradeFunded); err != nil {
 		return err
 	}
+	t.prepareExchange()            // buyer and vendor exchange multisig info while the trade waits
 	kind, err := t.awaitDecision() // RELEASING, REFUNDING, or DISPUTED then RESOLVING
 	if err != nil {
 		return err
@@ -268,12 +270,12 @@ func (t *trade) fail(err error) error {
 }
 
 // hostOptions returns ctx with opts on the escrow's host task queue.
-func (t *trade) hostOptions(opts workflow.ActivityOptions) workflow.Context {
+func (t *trade) hostOptions(ctx workflow.Context, opts workflow.ActivityOptions) workflow.Context {
 	if t.hostQueue != "" {
 		opts.TaskQueue = t.hostQueue
 		opts.ScheduleToStartTimeout = escrow.DefaultWorkerLostAfter
 	}
-	return workflow.WithActivityOptions(t.ctx, opts)
+	return workflow.WithActivityOptions(ctx, opts)
 }
 
 // hasType reports whether err is an application error of type typ.

@@ -56,7 +56,7 @@ func (t *trade) checkDeposit(scan bool) error {
 	seq := t.announceSeq
 	in := activities.DepositCheckInput{EscrowID: t.in.EscrowID, MultisigAddress: t.status.MultisigAddress,
 		Role: string(escrow.Arbiter), Wallet: t.snapshots[escrow.Arbiter], Announced: t.announced, Scan: scan || t.announced == nil}
-	ctx := t.hostOptions(TradeStepOptions)
+	ctx := t.hostOptions(t.ctx, TradeStepOptions)
 	var out activities.DepositCheckOutput
 	err := workflow.ExecuteActivity(ctx, a.CheckDeposit, in).Get(ctx, &out)
 	var appErr *temporal.ApplicationError

@@ -48,7 +48,7 @@ func (t *trade) submitter(cosigner escrow.Role) escrow.Role {
 // both are hosted, through payoutRound messages for an external signer.
 func (t *trade) sign(creator, cosigner escrow.Role, plan escrow.PayoutPlan, attempt int) (activities.SignPayoutOutput, error) {
 	if !t.external(creator) && !t.external(cosigner) {
-		return t.createAndSign(creator, cosigner, plan)
+		return t.createAndSign(creator, cosigner, plan, attempt)
 	}
 	px := &payoutX{attempt: attempt + 1, creator: creator, cosigner: cosigner, plan: plan,
 		info: map[escrow.Role]string{}, accepted: map[string]bool{}}
@@ -68,7 +68,7 @@ func (t *trade) sign(creator, cosigner escrow.Role, plan escrow.PayoutPlan, atte
 // wallet); the co-signer's signature (SignPayout, or its SIGNED message).
 func (t *trade) signWithExternal(px *payoutX) (activities.SignPayoutOutput, error) {
 	signers := [2]escrow.Role{px.creator, px.cosigner}
-	outs, err := t.hostedStep(signers, a.ExportMultisig, func(int) []string { return nil })
+	outs, err := t.hostedStep(t.ctx, signers, a.ExportMultisig, func(int) []string { return nil })
 	if err != nil {
 		return activities.SignPayoutOutput{}, err
 	}
@@ -82,11 +82,11 @@ func (t *trade) signWithExternal(px *payoutX) (activities.SignPayoutOutput, erro
 			return activities.SignPayoutOutput{}, err
 		}
 	}
-	if _, err := t.hostedStep(signers, a.ImportMultisig, func(i int) []string { return []string{px.info[signers[1-i]]} }); err != nil {
+	if _, err := t.hostedStep(t.ctx, signers, a.ImportMultisig, func(i int) []string { return []string{px.info[signers[1-i]]} }); err != nil {
 		return activities.SignPayoutOutput{}, err
 	}
 
-	ctx := t.hostOptions(TradeStepOptions)
+	ctx := t.hostOptions(t.ctx, TradeStepOptions)
 	var checked activities.VerifyPayoutOutput
 	if !t.external(px.creator) {
 		in := activities.CreatePayoutInput{EscrowID: t.in.EscrowID, Role: string(px.creator), Snapshot: t.snapshots[px.creator], Plan: px.plan}
@@ -128,8 +128,8 @@ func (t *trade) signWithExternal(px *payoutX) (activities.SignPayoutOutput, erro
 // hostedStep runs activity for the hosted ones of the two signers in
 // parallel, waits for all, and records their snapshots; it returns the
 // first error.
-func (t *trade) hostedStep(signers [2]escrow.Role, activity any, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
-	ctx := t.hostOptions(TradeStepOptions)
+func (t *trade) hostedStep(ctx workflow.Context, signers [2]escrow.Role, activity any, peers func(i int) []string) ([2]activities.PayoutStepOutput, error) {
+	ctx = t.hostOptions(ctx, TradeStepOptions)
 	var outs [2]activities.PayoutStepOutput
 	var futures [2]workflow.Future
 	for i, role := range signers {

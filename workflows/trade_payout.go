@@ -13,7 +13,8 @@ import (
 
 // payout pays the deposit out as kind decides: a fresh look at the
 // balance, the daemon's fee estimate, the plan, a multisig info exchange
-// between the two signers, the creator's transaction, the co-signer's
+// between the two signers (or the one prepared at FUNDED, see
+// prepareExchange), the creator's transaction, the co-signer's
 // check and signature, the submission, and the payout's confirmations.
 // NoncesSpent from the creation or the signature (nothing signed by the
 // co-signer) redoes the exchange and the creation, at most
@@ -21,6 +22,9 @@ import (
 func (t *trade) payout(kind escrow.PayoutKind) error {
 	creator, cosigner := escrow.PayoutSigners(kind, t.shareBps)
 	t.status.Payout = escrow.PayoutStatus{Kind: kind}
+	if err := t.awaitPrepared(); err != nil {
+		return err
+	}
 	if err := t.checkDeposit(true); err != nil {
 		return err
 	}
@@ -52,7 +56,7 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 		t.status.Payout.TxHash = signed.TxHashes[0]
 	}
 
-	ctx := t.hostOptions(TradeStepOptions)
+	ctx := t.hostOptions(t.ctx, TradeStepOptions)
 	submitter := t.submitter(cosigner)
 	submit := activities.SubmitPayoutInput{EscrowID: t.in.EscrowID, Role: string(submitter), Snapshot: t.snapshots[submitter],
 		SignedTxSet: signed.SignedTxSet, TxHashes: signed.TxHashes}
@@ -67,13 +71,16 @@ func (t *trade) payout(kind escrow.PayoutKind) error {
 	return t.awaitPayoutConfirmations(submit)
 }
 
-// createAndSign exchanges fresh multisig info between the signers, has
-// the creator create the payout and the co-signer check and sign it.
-func (t *trade) createAndSign(creator, cosigner escrow.Role, plan escrow.PayoutPlan) (activities.SignPayoutOutput, error) {
-	if err := t.exchangeMultisigInfo(creator, cosigner); err != nil {
-		return activities.SignPayoutOutput{}, err
+// createAndSign exchanges fresh multisig info between the signers (unless
+// the exchange prepared at FUNDED fits), has the creator create the payout
+// and the co-signer check and sign it.
+func (t *trade) createAndSign(creator, cosigner escrow.Role, plan escrow.PayoutPlan, attempt int) (activities.SignPayoutOutput, error) {
+	if attempt > 0 || !t.usePrepared(creator, cosigner) {
+		if _, err := t.exchangeMultisigInfo(t.ctx, creator, cosigner); err != nil {
+			return activities.SignPayoutOutput{}, err
+		}
 	}
-	ctx := t.hostOptions(TradeStepOptions)
+	ctx := t.hostOptions(t.ctx, TradeStepOptions)
 	in := activities.CreatePayoutInput{EscrowID: t.in.EscrowID, Role: string(creator), Snapshot: t.snapshots[creator], Plan: plan}
 	var created activities.CreatePayoutOutput
 	if err := workflow.ExecuteActivity(ctx, a.CreatePayout, in).Get(ctx, &created); err != nil {
@@ -118,15 +125,15 @@ func planError(err error) error {
 }
 
 // exchangeMultisigInfo has both signers export fresh multisig info in
-// parallel, then import the other's, committing each wallet.
-func (t *trade) exchangeMultisigInfo(creator, cosigner escrow.Role) error {
+// parallel, then import the other's, committing each wallet; it returns
+// the imports' outputs.
+func (t *trade) exchangeMultisigInfo(ctx workflow.Context, creator, cosigner escrow.Role) ([2]activities.PayoutStepOutput, error) {
 	signers := [2]escrow.Role{creator, cosigner}
-	exported, err := t.hostedStep(signers, a.ExportMultisig, func(int) []string { return nil })
+	exported, err := t.hostedStep(ctx, signers, a.ExportMultisig, func(int) []string { return nil })
 	if err != nil {
-		return err
+		return exported, err
 	}
-	_, err = t.hostedStep(signers, a.ImportMultisig, func(i int) []string { return []string{exported[1-i].Info} })
-	return err
+	return t.hostedStep(ctx, signers, a.ImportMultisig, func(i int) []string { return []string{exported[1-i].Info} })
 }
 
 // awaitPayoutConfirmations follows the submitted payout until it has
@@ -144,7 +151,7 @@ func (t *trade) awaitPayoutConfirmations(submit activities.SubmitPayoutInput) er
 			return nil
 		}
 		if !out.Found {
-			hctx := t.hostOptions(TradeStepOptions)
+			hctx := t.hostOptions(t.ctx, TradeStepOptions)
 			if err := workflow.ExecuteActivity(hctx, a.SubmitPayout, submit).Get(hctx, nil); err != nil {
 				return err
 			}

@@ -17,6 +17,11 @@ import (
 // MeasureEnv enables TestMeasureTradeLatency (docs/BENCHMARKS.md).
 const MeasureEnv = "ESCROWFLOW_MEASURE_TRADE"
 
+// DecisionDelayEnv is how long TestMeasureTradeLatency waits after FUNDED
+// before the release (a Go duration, default 0: at once). A buyer
+// releases when the goods arrive, long after FUNDED; 0 is the worst case.
+const DecisionDelayEnv = "ESCROWFLOW_MEASURE_DECISION_DELAY"
+
 // TestMeasureTradeLatency is a measurement, not a test: on a quiet chain
 // (no background miner) it mines the block that unlocks a deposit and
 // times the trade's way to FUNDED, then times a release to the payout's
@@ -24,6 +29,12 @@ const MeasureEnv = "ESCROWFLOW_MEASURE_TRADE"
 func TestMeasureTradeLatency(t *testing.T) {
 	if os.Getenv(MeasureEnv) != "1" {
 		t.Skipf("measurement, not a test: %s=1 runs it", MeasureEnv)
+	}
+	var delay time.Duration
+	if v := os.Getenv(DecisionDelayEnv); v != "" {
+		var err error
+		delay, err = time.ParseDuration(v)
+		require.NoError(t, err, DecisionDelayEnv)
 	}
 	e := newEnv(t)
 	cfg := e.workerConfig(t, filepath.Join(t.TempDir(), "w"), 3)
@@ -50,6 +61,7 @@ func TestMeasureTradeLatency(t *testing.T) {
 		e.waitTrade(t, id, 2*time.Minute, escrow.TradeFunded)
 		funded := time.Since(mined)
 
+		time.Sleep(delay)
 		decided := time.Now()
 		_, err = e.sc.Release(ctx, id)
 		require.NoError(t, err)
@@ -59,8 +71,8 @@ func TestMeasureTradeLatency(t *testing.T) {
 				payoutSubmitted(e, s.Payout.TxHash)
 		})
 		submitted := time.Since(decided)
-		t.Logf("MEASURE trade %s: last needed block → FUNDED %s; release → payout in the daemon's pool %s",
-			id, funded.Round(10*time.Millisecond), submitted.Round(10*time.Millisecond))
+		t.Logf("MEASURE trade %s: last needed block → FUNDED %s; release (%s after FUNDED) → payout in the daemon's pool %s",
+			id, funded.Round(10*time.Millisecond), delay, submitted.Round(10*time.Millisecond))
 		logActivities(t, e, id, decided)
 		e.chain.Mine(t, 1)
 		e.finish(t, id, escrow.TradePaidOut)
