@@ -31,7 +31,6 @@ const prepareExchangeChange = "prepare-exchange-at-funded"
 type preparedExchange struct {
 	done     bool     // the exchange has ended, with or without success
 	ok       bool     // both imports committed and saw the unlocked deposit
-	used     bool     // a payout attempt has relied on it
 	unlocked uint64   // the unlocked deposit when it started
 	txids    []string // the deposit's transactions when it started
 }
@@ -70,14 +69,10 @@ func (t *trade) awaitPrepared() error {
 }
 
 // usePrepared reports whether the payout of creator and cosigner can sign
-// with the prepared exchange's infos, and marks it used.
+// with the prepared exchange's infos (the payout has awaited it; only its
+// first attempt asks).
 func (t *trade) usePrepared(creator, cosigner escrow.Role) bool {
 	p := t.prep
 	pair := (creator == escrow.Buyer && cosigner == escrow.Vendor) || (creator == escrow.Vendor && cosigner == escrow.Buyer)
-	if p == nil || !p.done || !p.ok || p.used || !pair ||
-		t.unlocked != p.unlocked || !slices.Equal(t.status.Deposit.TxIDs, p.txids) {
-		return false
-	}
-	p.used = true
-	return true
+	return p != nil && p.ok && pair && t.unlocked == p.unlocked && slices.Equal(t.status.Deposit.TxIDs, p.txids)
 }
