@@ -176,8 +176,7 @@ func describe(ctx context.Context, r *run, w MoneyWallet, p escrow.PayoutPlan, t
 		desc, err = w.DescribeTransfer(ctx, txset)
 		return err
 	})
-	if rpcclient.IsCode(err, rpcclient.CodeBadMultisigTxData) || rpcclient.IsCode(err, rpcclient.CodeBadHex) ||
-		rpcclient.IsCode(err, rpcclient.CodeBadUnsignedTxData) {
+	if rpcclient.IsUnloadableTxSet(err) {
 		// Nothing is signed. A txset this wallet cannot load was seen from
 		// our own creator under load (wallet-rpc 0.18.0.0, cause unknown):
 		// the workflow exchanges fresh multisig info and creates the payout
@@ -189,31 +188,6 @@ func describe(ctx context.Context, r *run, w MoneyWallet, p escrow.PayoutPlan, t
 		return 0, nil, err
 	}
 	return checkPayout(p, desc)
-}
-
-// cantSpend reports a transfer refused for want of spendable outputs. On a
-// multisig wallet that is what outputs without the peers' partial key
-// images look like (measured: -16 "No transaction created" and -4 "No
-// unlocked balance" before an import; -17 "not enough money" once in an
-// end-to-end run right after one), so it is NoncesSpent: the workflow
-// exchanges fresh infos, a bounded number of times.
-func cantSpend(err error) bool {
-	for _, code := range []int{rpcclient.CodeTxNotPossible, rpcclient.CodeGenericTransferError,
-		rpcclient.CodeNotEnoughMoney, rpcclient.CodeNotEnoughUnlockedMoney} {
-		if rpcclient.IsCode(err, code) {
-			return true
-		}
-	}
-	return false
-}
-
-// needsExchange reports wallet-rpc errors that mean the multisig infos are
-// stale: "stale data" on sign_multisig, or a transfer that finds nothing to
-// spend while imports are missing.
-func needsExchange(err error) bool {
-	var rpcErr *rpcclient.RPCError
-	return errors.As(err, &rpcErr) && (rpcErr.Code == rpcclient.CodeMultisigSignature ||
-		strings.Contains(strings.ToLower(rpcErr.Message), "stale data"))
 }
 
 func (a *Activities) payoutPreamble(ctx context.Context, escrowID, role, snapshot string, p escrow.PayoutPlan) error {
@@ -297,7 +271,7 @@ func (a *Activities) CreatePayout(ctx context.Context, in CreatePayoutInput) (Cr
 				return errors.Join(err, rerr)
 			}
 		}
-		if cantSpend(err) {
+		if rpcclient.IsNothingToSpend(err) {
 			return &escrow.NoncesSpentError{Reason: "wallet-rpc finds too little to spend: " + rpcErr.Message}
 		}
 		if err != nil {
@@ -388,7 +362,7 @@ func (a *Activities) SignPayout(ctx context.Context, in SignPayoutInput) (SignPa
 			}
 		}
 		switch {
-		case needsExchange(err):
+		case rpcclient.IsStaleMultisig(err):
 			return &escrow.NoncesSpentError{Reason: "wallet-rpc: " + rpcErr.Message}
 		case err != nil:
 			return err
