@@ -45,7 +45,19 @@ const (
 	// PayoutSigned: Message is sign_multisig's tx_data_hex, TxHashes its
 	// tx_hash_list. Answered with the payout's hash once submitted.
 	PayoutSigned PayoutStep = "SIGNED"
+	// PayoutStale: Message says why (printable text, at most
+	// MaxStaleReasonBytes): this signer's wallet cannot take its step
+	// with the infos exchanged for the attempt (wallet-rpc says "stale
+	// data", finds nothing to spend, or cannot load the checked set).
+	// Nothing was created or signed. Sent instead of TXSET or SIGNED,
+	// after EXPORT; answered at once. The attempt ends NoncesSpent and the
+	// next one exchanges fresh infos (a bounded number of times,
+	// workflows.MaxNonceRetries).
+	PayoutStale PayoutStep = "STALE"
 )
+
+// MaxStaleReasonBytes bounds a STALE message.
+const MaxStaleReasonBytes = 512
 
 // PayoutRoundName is the round of step in payout attempt n (1, 2, …):
 // "PAYOUT-<step>-<n>". A payout whose multisig infos must be exchanged
@@ -66,7 +78,7 @@ func ParsePayoutRound(round string) (PayoutStep, int, bool) {
 		return "", 0, false
 	}
 	switch PayoutStep(step) {
-	case PayoutExport, PayoutTxSet, PayoutSigned:
+	case PayoutExport, PayoutTxSet, PayoutSigned, PayoutStale:
 		return PayoutStep(step), attempt, true
 	}
 	return "", 0, false
@@ -129,8 +141,20 @@ func VerifyPayoutMessage(pub ed25519.PublicKey, escrowID string, m PayoutMessage
 
 // CheckPayoutMessage checks that m's message is well formed for its step:
 // lowercase hex of at most MaxPayoutMessageBytes, and for SIGNED one to
-// four 64-digit transaction hashes.
+// four 64-digit transaction hashes; for STALE printable ASCII of 1 to
+// MaxStaleReasonBytes bytes.
 func CheckPayoutMessage(step PayoutStep, m PayoutMessage) error {
+	if step == PayoutStale {
+		switch {
+		case len(m.Message) == 0 || len(m.Message) > MaxStaleReasonBytes:
+			return fmt.Errorf("a %s reason of %d bytes, want 1 to %d", PayoutStale, len(m.Message), MaxStaleReasonBytes)
+		case strings.IndexFunc(m.Message, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
+			return fmt.Errorf("a %s reason is printable ASCII", PayoutStale)
+		case len(m.TxHashes) > 0:
+			return fmt.Errorf("txHashes belong to a %s message only", PayoutSigned)
+		}
+		return nil
+	}
 	switch {
 	case len(m.Message) > MaxPayoutMessageBytes:
 		return fmt.Errorf("message of %d bytes, at most %d", len(m.Message), MaxPayoutMessageBytes)

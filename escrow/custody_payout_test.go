@@ -11,7 +11,7 @@ import (
 )
 
 func TestPayoutRoundNames(t *testing.T) {
-	for _, step := range []PayoutStep{PayoutExport, PayoutTxSet, PayoutSigned} {
+	for _, step := range []PayoutStep{PayoutExport, PayoutTxSet, PayoutSigned, PayoutStale} {
 		got, n, ok := ParsePayoutRound(PayoutRoundName(step, 3))
 		require.True(t, ok)
 		assert.Equal(t, step, got)
@@ -55,6 +55,7 @@ func TestCheckPayoutMessage(t *testing.T) {
 	hexMsg, hash := strings.Repeat("ab", 20), strings.Repeat("cd", 32)
 	require.NoError(t, CheckPayoutMessage(PayoutExport, PayoutMessage{Message: hexMsg}))
 	require.NoError(t, CheckPayoutMessage(PayoutSigned, PayoutMessage{Message: hexMsg, TxHashes: []string{hash}}))
+	require.NoError(t, CheckPayoutMessage(PayoutStale, PayoutMessage{Message: "sign_multisig: stale data (code -35)"}))
 	for name, c := range map[string]struct {
 		step PayoutStep
 		m    PayoutMessage
@@ -67,6 +68,10 @@ func TestCheckPayoutMessage(t *testing.T) {
 		"hashes on export": {PayoutExport, PayoutMessage{Message: hexMsg, TxHashes: []string{hash}}},
 		"no hash":          {PayoutSigned, PayoutMessage{Message: hexMsg}},
 		"bad hash":         {PayoutSigned, PayoutMessage{Message: hexMsg, TxHashes: []string{hash[:62]}}},
+		"empty reason":     {PayoutStale, PayoutMessage{}},
+		"long reason":      {PayoutStale, PayoutMessage{Message: strings.Repeat("x", MaxStaleReasonBytes+1)}},
+		"control char":     {PayoutStale, PayoutMessage{Message: "stale\ndata"}},
+		"hashes on stale":  {PayoutStale, PayoutMessage{Message: "stale", TxHashes: []string{hash}}},
 	} {
 		assert.Error(t, CheckPayoutMessage(c.step, c.m), name)
 	}

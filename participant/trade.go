@@ -53,9 +53,15 @@ type TradeConfig struct {
 // created or signed; a mismatch refuses it (an error of type
 // PayoutMismatch) and nothing is signed. A message is recorded in the
 // participant's directory before it is sent, and the wallet stored after,
-// so a restarted participant resends it instead of signing again. Trade
-// returns the final status (PAID_OUT or EXPIRED); a FAILED trade is an
-// error wrapping a *temporal.ApplicationError of the reason's type.
+// so a restarted participant resends it instead of signing again; a wallet
+// call that fails or loses its answer mid-payout is taken again the same
+// way, until the trade ends. A wallet that cannot take its step with the
+// infos exchanged for the attempt (wallet-rpc says stale data, finds
+// nothing to spend, or cannot load the checked set) sends a STALE message
+// instead, having signed nothing, and the service starts the next attempt
+// with fresh infos. Trade returns the final status (PAID_OUT or EXPIRED);
+// a FAILED trade is an error wrapping a *temporal.ApplicationError of the
+// reason's type.
 func Trade(ctx context.Context, cfg TradeConfig) (escrow.TradeStatus, error) {
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = 2 * time.Second
@@ -91,6 +97,11 @@ func Trade(ctx context.Context, cfg TradeConfig) (escrow.TradeStatus, error) {
 			case err == nil:
 			case errors.As(err, &appErr) && appErr.Type() == escrow.TypeNoncesSpent:
 				r.log.Warn("payout attempt superseded; following the next", zap.Int("attempt", st.Payout.Attempt))
+			case transient(err):
+				// Redone from what is recorded: a step whose message was
+				// not recorded runs again on the freshly imported infos,
+				// as after a restart.
+				r.log.Warn("payout step failed; trying again", zap.Int("attempt", st.Payout.Attempt), zap.Error(err))
 			default:
 				return st, err
 			}
@@ -101,6 +112,25 @@ func Trade(ctx context.Context, cfg TradeConfig) (escrow.TradeStatus, error) {
 		case <-time.After(cfg.PollEvery):
 		}
 	}
+}
+
+// transient reports an error of a payout step that may pass when the
+// attempt is taken again: the wallet refused a call (refresh, export,
+// import: a daemon that is busy or away) or its answer was lost. The
+// trade's own deadline bounds the retries: a trade that fails is seen by
+// the loop and ends it. A refusal by this participant or by the service
+// (an application error), a failed record and a cancelled ctx are not
+// transient.
+func transient(err error) bool {
+	var appErr *temporal.ApplicationError
+	var rpcErr *rpcclient.RPCError
+	switch {
+	case errors.As(err, &appErr):
+		return false
+	case errors.As(err, &rpcErr):
+		return true
+	}
+	return rpcclient.IsRetryable(err)
 }
 
 // trader is one Trade.
@@ -120,6 +150,9 @@ func (t *trader) ended(ctx context.Context) bool {
 // attempt takes this participant's steps of payout attempt p.Attempt.
 func (t *trader) attempt(ctx context.Context, p escrow.PayoutStatus) error {
 	n, creator := p.Attempt, string(p.Creator) == t.cfg.Role
+	if _, ok := t.st.Payout[escrow.PayoutRoundName(escrow.PayoutStale, n)]; ok {
+		return t.stale(ctx, n, nil) // recorded before a restart: send it again
+	}
 	exported, err := t.send(ctx, escrow.PayoutExport, n, func() (escrow.PayoutMessage, error) {
 		if _, err := t.wallet.Refresh(ctx, 0); err != nil {
 			return escrow.PayoutMessage{}, err
@@ -157,11 +190,64 @@ func (t *trader) attempt(ctx context.Context, p escrow.PayoutStatus) error {
 			return t.cosign(ctx, plan, exported.TxSet)
 		}, t.wallet.Store)
 	}
+	if needsFreshInfos(err) {
+		return t.stale(ctx, n, err)
+	}
 	if err != nil {
 		return err
 	}
 	t.st.PayoutDone[n] = true
 	return t.st.save(t.cfg.Dir)
+}
+
+// needsFreshInfos reports a wallet refusal after which this attempt's
+// multisig infos cannot make or sign its payout: nothing was created or
+// signed, and only a new attempt with fresh infos can go on.
+func needsFreshInfos(err error) bool {
+	return rpcclient.IsStaleMultisig(err) || rpcclient.IsNothingToSpend(err) || rpcclient.IsUnloadableTxSet(err)
+}
+
+// stale sends this participant's STALE message of attempt n (cause says
+// why; nil resends the recorded one): the service ends the attempt and
+// starts the next with fresh infos. This participant is done with attempt
+// n once the message is delivered, or refused because the attempt had
+// already ended; stale then returns a NoncesSpent error, on which Trade
+// follows the next attempt.
+func (t *trader) stale(ctx context.Context, n int, cause error) error {
+	reason := staleReason(cause)
+	if cause != nil {
+		t.log.Warn("this wallet cannot take its payout step with the exchanged infos: asking for another attempt",
+			zap.Int("attempt", n), zap.Error(cause))
+	}
+	_, err := t.send(ctx, escrow.PayoutStale, n, func() (escrow.PayoutMessage, error) {
+		return escrow.PayoutMessage{Message: reason}, nil
+	}, func(context.Context) error { return nil })
+	var appErr *temporal.ApplicationError
+	if err != nil && !errors.As(err, &appErr) {
+		return err
+	}
+	t.st.PayoutDone[n] = true
+	if err := t.st.save(t.cfg.Dir); err != nil {
+		return err
+	}
+	return fmt.Errorf("participant: %w", temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("payout attempt %d needs fresh multisig infos", n), escrow.TypeNoncesSpent, cause))
+}
+
+// staleReason is cause's text as a STALE message: printable ASCII, at
+// most escrow.MaxStaleReasonBytes (wallet-rpc errors carry no secrets:
+// see rpcclient).
+func staleReason(cause error) string {
+	if cause == nil {
+		return ""
+	}
+	b := []byte(cause.Error() + ".")
+	for i, c := range b {
+		if c < ' ' || c > '~' {
+			b[i] = '?'
+		}
+	}
+	return string(b[:min(len(b), escrow.MaxStaleReasonBytes)])
 }
 
 // signedBefore names the round of a signature this participant recorded
@@ -225,24 +311,35 @@ func (t *trader) cosign(ctx context.Context, plan escrow.PayoutPlan, txset strin
 }
 
 // check runs describe_transfer on txset and compares it with plan: a
-// mismatch is refused.
+// mismatch is refused; a describe_transfer that got no answer or could not
+// load the set is returned as it is (the attempt is taken again, or ends
+// STALE).
 func (t *trader) check(ctx context.Context, plan escrow.PayoutPlan, txset string) error {
-	if err := CheckSet(ctx, t.wallet, t.cfg.Terms, t.address, plan, txset); err != nil {
+	err := CheckSet(ctx, t.wallet, t.cfg.Terms, t.address, plan, txset)
+	var mismatch *escrow.PayoutMismatchError
+	if errors.As(err, &mismatch) {
 		return t.refuse(err)
 	}
-	return nil
+	return err
 }
 
 // CheckSet is the check a participant makes before it signs anything: the
 // plan pays only the terms' addresses (escrow.CheckPlanTerms) from this
 // wallet's multisig address, and describe_transfer on the open wallet
 // says txset is exactly the plan (escrow.CheckDescribed). A mismatch is an
-// *escrow.PayoutMismatchError.
+// *escrow.PayoutMismatchError; a describe_transfer that got no answer
+// (rpcclient.IsRetryable) or could not load the set
+// (rpcclient.IsUnloadableTxSet) is returned as it is.
 func CheckSet(ctx context.Context, w *rpcclient.Client, terms escrow.PayoutTerms, address string, plan escrow.PayoutPlan, txset string) error {
 	if err := escrow.CheckPlanTerms(plan, terms, address); err != nil {
 		return err
 	}
 	desc, err := w.DescribeTransfer(ctx, txset)
+	if rpcclient.IsRetryable(err) || rpcclient.IsUnloadableTxSet(err) {
+		// Not read (no answer, or a set whose inputs this wallet has not
+		// seen): neither accepted nor refused.
+		return err
+	}
 	if err != nil {
 		return &escrow.PayoutMismatchError{Reason: "this wallet cannot read the set: " + err.Error()}
 	}

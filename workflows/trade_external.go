@@ -26,6 +26,7 @@ type payoutX struct {
 	signed            *escrow.PayoutMessage  // the co-signer's SIGNED message
 	txHash            string                 // the submitted payout
 	accepted          map[string]bool        // role + "/" + step
+	stale             string                 // a signer's STALE reason: the attempt ends NoncesSpent
 	ended             error                  // why the attempt ended without a payout
 }
 
@@ -155,11 +156,17 @@ func (t *trade) hostedStep(ctx workflow.Context, signers [2]escrow.Role, activit
 }
 
 // awaitSigner waits until ready reports true, at most the payout deadline;
-// then the trade fails ParticipantTimeout.
+// then the trade fails ParticipantTimeout. A signer's STALE message ends
+// the wait and the attempt: NoncesSpent, and the payout exchanges again.
 func (t *trade) awaitSigner(role escrow.Role, what string, ready func() bool) error {
-	ok, err := workflow.AwaitWithTimeout(t.ctx, t.timing.PayoutDeadline, ready)
+	px := t.px
+	ok, err := workflow.AwaitWithTimeout(t.ctx, t.timing.PayoutDeadline, func() bool { return ready() || px.stale != "" })
 	if err != nil {
 		return err
+	}
+	if px.stale != "" {
+		return temporal.NewNonRetryableApplicationError("the multisig infos of attempt "+fmt.Sprint(px.attempt)+
+			" cannot sign: "+px.stale, escrow.TypeNoncesSpent, nil)
 	}
 	if !ok {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %s from %s within %s", what, role, t.timing.PayoutDeadline),
@@ -181,6 +188,8 @@ func (t *trade) validatePayoutRound(m escrow.PayoutMessage) error {
 		return rejected(escrow.TypeWrongRound, "round %q is not PAYOUT-<EXPORT|TXSET|SIGNED>-<attempt>", m.Round)
 	case px == nil || px.ended != nil || t.done:
 		return rejected(escrow.TypeWrongRound, "no payout waits for signatures (the trade is %s)", t.status.State)
+	case px.stale != "":
+		return rejected(escrow.TypeWrongRound, "payout attempt %d is ending: %s", px.attempt, px.stale)
 	case attempt != px.attempt:
 		return rejected(escrow.TypeWrongRound, "attempt %d, the payout is at attempt %d", attempt, px.attempt)
 	case role != px.creator && role != px.cosigner:
@@ -195,11 +204,13 @@ func (t *trade) validatePayoutRound(m escrow.PayoutMessage) error {
 		return rejected(escrow.TypeWrongRound, "the co-signer's multisig info is not in yet")
 	case step == escrow.PayoutSigned && !px.verified:
 		return rejected(escrow.TypeWrongRound, "there is no checked txset to sign yet")
+	case step == escrow.PayoutStale && (px.accepted[m.Role+"/"+string(escrow.PayoutTxSet)] || px.accepted[m.Role+"/"+string(escrow.PayoutSigned)]):
+		return rejected(escrow.TypeWrongRound, "%s already took its step of attempt %d", role, px.attempt)
 	}
 	if err := escrow.CheckPayoutMessage(step, m); err != nil {
 		return rejected(escrow.TypeMalformedMessage, "%s", err)
 	}
-	if t.payoutSeen[sha256.Sum256([]byte(m.Message))] {
+	if step != escrow.PayoutStale && t.payoutSeen[sha256.Sum256([]byte(m.Message))] {
 		return rejected(escrow.TypeReplayedMessage, "this message was already accepted")
 	}
 	if !escrow.VerifyPayoutMessage(t.custody.keys[roleIndex(m.Role)], t.in.EscrowID, m) {
@@ -218,6 +229,11 @@ func (t *trade) payoutRound(ctx workflow.Context, m escrow.PayoutMessage) (escro
 	px, role := t.px, escrow.Role(m.Role)
 	step, _, _ := escrow.ParsePayoutRound(m.Round)
 	px.accepted[m.Role+"/"+string(step)] = true
+	res := escrow.PayoutRoundResult{Round: m.Round, Creator: px.creator, Cosigner: px.cosigner, Plan: px.plan}
+	if step == escrow.PayoutStale {
+		px.stale = m.Role + ": " + m.Message
+		return res, nil
+	}
 	t.payoutSeen[sha256.Sum256([]byte(m.Message))] = true
 	switch step {
 	case escrow.PayoutExport:
@@ -252,7 +268,7 @@ func (t *trade) payoutRound(ctx workflow.Context, m escrow.PayoutMessage) (escro
 		return escrow.PayoutRoundResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("payout attempt %d ended: %s", px.attempt, reason), typ, nil)
 	}
-	res := escrow.PayoutRoundResult{Round: m.Round, Creator: px.creator, Cosigner: px.cosigner, Plan: px.plan, PeerInfo: px.info[peer]}
+	res.PeerInfo = px.info[peer]
 	switch {
 	case step == escrow.PayoutExport && role == px.cosigner:
 		res.TxSet = px.txset

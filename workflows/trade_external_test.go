@@ -135,6 +135,46 @@ func (s *tradeSuite) TestExternalReleaseIsSignedByTheParticipants() {
 	s.Equal(payoutHash, vSig.res.TxHash)
 }
 
+func (s *tradeSuite) TestStaleSignerStartsAnotherAttempt() {
+	s.mockVerify()
+	s.deposit(time.Hour, tradeAmount)
+	s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
+	s.send(3*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutExport, 1, buyerInfo), nil)
+	staleFirst := s.send(3*time.Hour+time.Minute, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutStale, 1, "too early"), nil)
+	vExp := s.send(4*time.Hour, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutExport, 1, vendorInfo), nil)
+	s.send(5*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutTxSet, 1, extTxSet), nil)
+	buyerLate := s.send(5*time.Hour+time.Minute, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutStale, 1, "after its set"), nil)
+	// The vendor's wallet says stale data on the checked set: nothing signed.
+	stale := s.send(6*time.Hour, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutStale, 1,
+		"wallet rpc sign_multisig: This signature was made with stale data (code -35)"), nil)
+	lateSig := s.send(6*time.Hour+time.Minute, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutSigned, 1, extSigned, payoutHash), nil)
+	var during escrow.TradeStatus
+	s.env.RegisterDelayedCallback(func() { during = s.query() }, 6*time.Hour+2*time.Minute)
+	// Attempt 2 with fresh infos.
+	b2, v2, set2, sig2 := strings.Repeat("b2", 20), strings.Repeat("c2", 20), strings.Repeat("d2", 20), strings.Repeat("e2", 20)
+	s.send(7*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutExport, 2, b2), nil)
+	s.send(7*time.Hour, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutExport, 2, v2), nil)
+	s.send(8*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutTxSet, 2, set2), nil)
+	vSig := s.send(9*time.Hour, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutSigned, 2, sig2, payoutHash),
+		func(f *fakeChain) { f.signedExternal = sig2 })
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, s.externalInput(escrow.Buyer, escrow.Vendor))
+
+	st := s.result()
+	s.Equal(escrow.TradePaidOut, st.State)
+	s.Equal(2, st.Payout.Attempt)
+	s.Equal(2, during.Payout.Attempt, "the STALE message ended attempt 1 at once")
+	s.requireRejected(staleFirst.rejected, escrow.TypeWrongRound)
+	s.requireRejected(buyerLate.rejected, escrow.TypeWrongRound)
+	s.NoError(vExp.err)
+	s.NoError(stale.rejected)
+	s.NoError(stale.err)
+	s.Equal(escrow.PayoutRoundName(escrow.PayoutStale, 1), stale.res.Round)
+	s.requireRejected(lateSig.rejected, escrow.TypeWrongRound)
+	s.NoError(vSig.err)
+	s.Equal([]string{"SubmitPayout/arbiter"}, s.payoutCalls(), "one payout, signed in attempt 2")
+	s.Equal(2, s.fake.count("VerifyPayout/arbiter"))
+}
+
 func (s *tradeSuite) TestMixedCustodyReleaseIsCoSignedByTheHostedVendor() {
 	s.mockVerify()
 	s.deposit(time.Hour, tradeAmount)
