@@ -18,7 +18,7 @@ import (
 func FileLogger(t testing.TB, name string, lines int) *zap.Logger {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(path)
+	f, err := os.Create(path) // seed-check: not a wallet file (a test log)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
