@@ -185,7 +185,7 @@ func (t *trade) validatePayoutRound(m escrow.PayoutMessage) error {
 	step, attempt, ok := escrow.ParsePayoutRound(m.Round)
 	switch {
 	case !ok:
-		return rejected(escrow.TypeWrongRound, "round %q is not PAYOUT-<EXPORT|TXSET|SIGNED>-<attempt>", m.Round)
+		return rejected(escrow.TypeWrongRound, "round %q is not PAYOUT-<EXPORT|TXSET|SIGNED|STALE>-<attempt>", m.Round)
 	case px == nil || px.ended != nil || t.done:
 		return rejected(escrow.TypeWrongRound, "no payout waits for signatures (the trade is %s)", t.status.State)
 	case px.stale != "":
@@ -256,13 +256,18 @@ func (t *trade) payoutRound(ctx workflow.Context, m escrow.PayoutMessage) (escro
 		}
 		return px.txHash != ""
 	}
-	if err := workflow.Await(ctx, func() bool { return ready() || px.ended != nil || t.done }); err != nil {
+	// A STALE from either signer ends the attempt: what is still waiting
+	// gets NoncesSpent, not an answer of the dead attempt.
+	if err := workflow.Await(ctx, func() bool { return ready() || px.ended != nil || t.done || px.stale != "" }); err != nil {
 		return escrow.PayoutRoundResult{}, err
 	}
-	if !ready() {
+	if !ready() || px.stale != "" {
 		reason, typ := "the trade ended", escrow.TypeWrongRound
 		var appErr *temporal.ApplicationError
-		if errors.As(px.ended, &appErr) {
+		switch {
+		case px.stale != "":
+			reason, typ = "a signer cannot sign with its infos: "+px.stale, escrow.TypeNoncesSpent
+		case errors.As(px.ended, &appErr):
 			reason, typ = appErr.Message(), appErr.Type()
 		}
 		return escrow.PayoutRoundResult{}, temporal.NewNonRetryableApplicationError(

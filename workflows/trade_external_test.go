@@ -175,6 +175,29 @@ func (s *tradeSuite) TestStaleSignerStartsAnotherAttempt() {
 	s.Equal(2, s.fake.count("VerifyPayout/arbiter"))
 }
 
+func (s *tradeSuite) TestStaleCreatorEndsTheCosignersWait() {
+	s.mockVerify()
+	s.deposit(time.Hour, tradeAmount)
+	s.update(2*time.Hour, escrow.UpdateRelease, escrow.Decision{By: "buyer"})
+	bExp := s.send(3*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutExport, 1, buyerInfo), nil)
+	vExp := s.send(3*time.Hour, payoutMsg(vendorKey, escrow.Vendor, escrow.PayoutExport, 1, vendorInfo), nil)
+	// The buyer's transfer finds nothing to spend after its import.
+	stale := s.send(4*time.Hour, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutStale, 1, "transfer: No transaction created (code -16)"), nil)
+	lateSet := s.send(4*time.Hour+time.Minute, payoutMsg(buyerKey, escrow.Buyer, escrow.PayoutTxSet, 1, extTxSet), nil)
+	in := s.externalInput(escrow.Buyer, escrow.Vendor)
+	in.PayoutDeadline = "10h"
+	s.env.ExecuteWorkflow(escrow.TradeWorkflowName, in)
+
+	s.NoError(bExp.err)
+	s.NoError(stale.err)
+	s.requireFailed(vExp.err, escrow.TypeNoncesSpent, "the co-signer waiting for the set learns the attempt ended")
+	s.Contains(vExp.err.Error(), "No transaction created")
+	s.requireRejected(lateSet.rejected, escrow.TypeWrongRound)
+	s.Zero(s.fake.count("VerifyPayout/arbiter"), "no set was checked")
+	s.Equal(escrow.TypeParticipantTimeout, s.failure().Type(), "nobody sent attempt 2's infos")
+	s.Contains(s.failure().Message(), "multisig info")
+}
+
 func (s *tradeSuite) TestMixedCustodyReleaseIsCoSignedByTheHostedVendor() {
 	s.mockVerify()
 	s.deposit(time.Hour, tradeAmount)
