@@ -335,7 +335,9 @@ func TestExternalTrades(t *testing.T) {
 		info := st2.Payout[escrow.PayoutRoundName(escrow.PayoutExport, 1)].Message
 		require.NotEmpty(t, info)
 		updates := updatePayloads(t, e, "xrel")
-		require.Len(t, updates, 4, "two infos, the set and the signature: no rejected message is in the history")
+		if st.Payout.Attempt == 1 {
+			require.Len(t, updates, 4, "two infos, the set and the signature: no rejected message is in the history")
+		}
 		for _, p := range updates {
 			if recording() {
 				break
